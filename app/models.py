@@ -1,0 +1,109 @@
+"""Provider-neutral data: what every adapter turns its wire format into."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+
+class Provider(enum.Enum):
+    """The recording providers the gateway speaks to."""
+
+    TWILIO = "twilio"
+    SIGNALWIRE = "signalwire"
+    BIRD = "bird"
+
+
+class RecordingStatus(enum.Enum):
+    """A recording's life cycle, normalised across providers. Media is ready at COMPLETED."""
+
+    QUEUED = "queued"
+    IN_PROGRESS = "in-progress"
+    PAUSED = "paused"
+    STOPPED = "stopped"
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    ABSENT = "absent"
+    FAILED = "failed"
+    DELETED = "deleted"
+    UNKNOWN = "unknown"
+
+    @property
+    def is_terminal(self) -> bool:
+        """True when the recording will not change any more (safe to cache long)."""
+        return self in _TERMINAL
+
+
+_TERMINAL = frozenset(
+    {
+        RecordingStatus.COMPLETED,
+        RecordingStatus.ABSENT,
+        RecordingStatus.FAILED,
+        RecordingStatus.DELETED,
+    }
+)
+
+
+class MediaFormat(enum.Enum):
+    """Audio containers a provider can serve."""
+
+    WAV = "wav"
+    MP3 = "mp3"
+
+
+class CallDirection(enum.Enum):
+    """Which way the recorded call went, seen from the account."""
+
+    INBOUND = "inbound"
+    OUTBOUND = "outbound"
+
+
+@dataclass(frozen=True)
+class Money:
+    """A positive amount charged, in ``currency`` (ISO 4217, upper case)."""
+
+    amount: Decimal
+    currency: str
+
+
+@dataclass(frozen=True)
+class RecordingRef:
+    """Names one recording: which provider, and the provider's own id."""
+
+    provider: Provider
+    id: str
+
+
+@dataclass(frozen=True)
+class Recording:
+    """One call recording, normalised. ``raw`` is the provider's payload."""
+
+    provider: Provider
+    id: str
+    status: RecordingStatus
+    provider_status: str
+    account_id: str | None = None
+    call_id: str | None = None
+    conference_id: str | None = None
+    source: str | None = None
+    direction: CallDirection | None = None
+    from_: str | None = None
+    to: str | None = None
+    channels: int | None = None
+    duration_seconds: int | None = None
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    price: Money | None = None
+    error_code: str | None = None
+    media_formats: tuple[MediaFormat, ...] = ()
+    raw: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def ref(self) -> RecordingRef:
+        return RecordingRef(self.provider, self.id)
