@@ -1,0 +1,50 @@
+"""Faithful stand-ins for Twilio, SignalWire and Bird (plus Bird's S3 links), as one ASGI app.
+
+Used by the gateway's tests and as the product's demo mode:
+
+    app = create_sandbox_app(SandboxConfig(recordings_per_provider=50))
+    sandbox: Sandbox = app.state.sandbox
+    sandbox.faults.inject("twilio", 429, retry_after=2)
+"""
+
+from __future__ import annotations
+
+from app.sandbox.app import create_sandbox_app
+from app.sandbox.config import (
+    DEMO,
+    DEMO_BIRD_ACCESS_KEY,
+    DEMO_BIRD_WORKSPACE_ID,
+    DEMO_SIGNALWIRE_API_TOKEN,
+    DEMO_SIGNALWIRE_PROJECT_ID,
+    DEMO_TWILIO_ACCOUNT_SID,
+    DEMO_TWILIO_API_KEY,
+    DEMO_TWILIO_API_SECRET,
+    DEMO_TWILIO_AUTH_TOKEN,
+    SandboxConfig,
+)
+from app.sandbox.data import Dataset, SandboxRecording
+from app.sandbox.faults import Fault, Faults
+from app.sandbox.middleware import SeenRequest
+from app.sandbox.seeding import build_dataset
+from app.sandbox.state import Sandbox
+
+__all__ = [
+    "DEMO",
+    "DEMO_BIRD_ACCESS_KEY",
+    "DEMO_BIRD_WORKSPACE_ID",
+    "DEMO_SIGNALWIRE_API_TOKEN",
+    "DEMO_SIGNALWIRE_PROJECT_ID",
+    "DEMO_TWILIO_ACCOUNT_SID",
+    "DEMO_TWILIO_API_KEY",
+    "DEMO_TWILIO_API_SECRET",
+    "DEMO_TWILIO_AUTH_TOKEN",
+    "Dataset",
+    "Fault",
+    "Faults",
+    "Sandbox",
+    "SandboxConfig",
+    "SandboxRecording",
+    "SeenRequest",
+    "build_dataset",
+    "create_sandbox_app",
+]

@@ -1,0 +1,167 @@
+"""The deterministic demo dataset: `build_dataset(config)`."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from app.sandbox.config import PROVIDERS, SandboxConfig
+from app.sandbox.data import NOT_STARTED, READY_STATUS, STATUSES, Dataset, SandboxRecording
+
+#: The newest recording of every provider is created at this instant.
+ANCHOR = datetime(2026, 3, 2, 17, 45, 12, tzinfo=UTC)
+
+CALL_SOURCES = {
+    "twilio": ("DialVerb", "OutboundAPI", "Trunking", "RecordVerb", "StartCallRecordingAPI"),
+    "signalwire": ("DialVerb", "OutBoundApi", "Trunking", "RecordVerb", "StartCallRecordingApi"),
+    "bird": ("call",),
+}
+CONFERENCE_SOURCES = {
+    "twilio": ("Conference", "StartConferenceRecordingAPI"),
+    "signalwire": ("Conference", "StartConferenceRecording"),
+    "bird": ("conference",),
+}
+BIRD_ORIGINS = ("call-command-record", "call-command-record-call", "create-call", "bridge-call")
+ABSENT_ERROR_CODES = (16104, 13617, 13227)
+NUMBERS = (
+    "+3197004499436",
+    "+351919150029",
+    "+14155550123",
+    "+14155550199",
+    "+442071838750",
+    "+4930901820",
+    "+3197010260111",
+)
+PRICE_PER_MINUTE = Decimal("-0.0025")
+READY_SHARE = 0.65
+TIE_SHARE = 0.15
+
+
+def build_dataset(config: SandboxConfig) -> Dataset:
+    """Seed `config.recordings_per_provider` recordings per provider from `config.seed`."""
+    dataset = Dataset()
+    for provider in PROVIDERS:
+        rng = random.Random(f"{config.seed}:{provider}")
+        _Seeder(provider, _account(config, provider), rng).fill(
+            dataset, config.recordings_per_provider
+        )
+    return dataset
+
+
+def _account(config: SandboxConfig, provider: str) -> str:
+    return {
+        "twilio": config.twilio_account_sid,
+        "signalwire": config.signalwire_project_id,
+        "bird": config.bird_workspace_id,
+    }[provider]
+
+
+class _Seeder:
+    """Draws the records of one provider; every draw comes from its own `random.Random`."""
+
+    def __init__(self, provider: str, account: str, rng: random.Random) -> None:
+        self.provider = provider
+        self.account = account
+        self.rng = rng
+        self.calls: list[str] = []
+        self.conferences: list[str] = []
+        self.channels = [self.uuid(), self.uuid()]
+
+    def fill(self, dataset: Dataset, count: int) -> None:
+        statuses = self.statuses(count)
+        for created, status in zip(self.creation_times(count), statuses, strict=True):
+            dataset.put(self.record(created, status))
+
+    def statuses(self, count: int) -> list[str]:
+        known = STATUSES[self.provider]
+        ready = READY_STATUS[self.provider]
+        drawn = list(known[:count])
+        while len(drawn) < count:
+            drawn.append(ready if self.rng.random() < READY_SHARE else self.rng.choice(known))
+        self.rng.shuffle(drawn)
+        return drawn
+
+    def creation_times(self, count: int) -> list[datetime]:
+        moment = ANCHOR.replace(microsecond=234_000 if self.provider == "bird" else 0)
+        times: list[datetime] = []
+        for _ in range(count):
+            times.append(moment)
+            if self.rng.random() >= TIE_SHARE:  # otherwise the next one shares this instant
+                moment -= self.gap()
+        return times
+
+    def gap(self) -> timedelta:
+        scale = self.rng.choice(("minutes", "hours", "days"))
+        ms = self.rng.randrange(1000) if self.provider == "bird" else 0
+        amount = {"minutes": (1, 59), "hours": (1, 30), "days": (1, 9)}[scale]
+        return timedelta(**{scale: self.rng.randint(*amount)}, milliseconds=ms)
+
+    def hex_id(self, prefix: str) -> str:
+        return f"{prefix}{self.rng.getrandbits(128):032x}"
+
+    def uuid(self) -> str:
+        return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
+
+    def new_id(self, twilio_prefix: str) -> str:
+        return self.hex_id(twilio_prefix) if self.provider == "twilio" else self.uuid()
+
+    def reuse_or_new(self, pool: list[str], twilio_prefix: str) -> str:
+        if pool and self.rng.random() < 0.25:
+            return self.rng.choice(pool)
+        pool.append(self.new_id(twilio_prefix))
+        return pool[-1]
+
+    def record(self, created: datetime, status: str) -> SandboxRecording:
+        rng = self.rng
+        conference = rng.random() < 0.3
+        sources = CONFERENCE_SOURCES if conference else CALL_SOURCES
+        call_id: str | None = self.reuse_or_new(self.calls, "CA")
+        conference_id = self.reuse_or_new(self.conferences, "CF") if conference else None
+        if conference and self.provider == "signalwire":
+            call_id = None  # SignalWire: "Null if this is a conference recording."
+        duration = rng.randint(1, 90)
+        started, ended = self.span(created, status, duration)
+        originator, receiver = rng.sample(NUMBERS, 2)
+        return SandboxRecording(
+            provider=self.provider,
+            id=self.new_id("RE"),
+            account=self.account,
+            status=status,
+            source=rng.choice(sources[self.provider]),
+            created=created,
+            updated=(ended or created) + timedelta(seconds=rng.randint(0, 5)),
+            started=started,
+            ended=ended,
+            duration=duration,
+            channels=rng.choice((1, 2)),
+            call_id=call_id,
+            conference_id=conference_id,
+            price=self.price(status, duration),
+            error_code=rng.choice(ABSENT_ERROR_CODES) if status == "absent" else None,
+            direction=rng.choice(("incoming", "outgoing")),
+            originator=originator,
+            receiver=receiver,
+            contact_id=self.uuid() if rng.random() < 0.5 else None,
+            origin=rng.choice(BIRD_ORIGINS) if self.provider == "bird" else None,
+            channel_id=rng.choice(self.channels) if self.provider == "bird" else None,
+            trim=rng.choice(("do-not-trim", "trim-silence")),
+            transcription=rng.random() < 0.2,
+        )
+
+    def span(
+        self, created: datetime, status: str, duration: int
+    ) -> tuple[datetime | None, datetime | None]:
+        if status in NOT_STARTED:
+            return None, None
+        lead = timedelta(milliseconds=self.rng.randrange(200)) if self.provider == "bird" else None
+        started = created - lead if lead else created
+        if status in {"in-progress", "paused", "resumed", "ongoing"}:
+            return started, None
+        return started, started + timedelta(seconds=duration)
+
+    def price(self, status: str, duration: int) -> Decimal | None:
+        if self.provider == "bird" or status not in {"completed", "deleted"}:
+            return None
+        return PRICE_PER_MINUTE * ((duration + 59) // 60)
