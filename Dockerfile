@@ -1,0 +1,16 @@
+# Recording Gateway: `recording-gateway serve`, as an unprivileged user.
+FROM python:3.11-slim
+
+RUN useradd --create-home --uid 10001 gateway
+WORKDIR /srv/gateway
+
+COPY pyproject.toml README.md ./
+COPY app ./app
+RUN pip install --no-cache-dir . && rm -rf /root/.cache
+
+USER gateway
+ENV GATEWAY_HOST=0.0.0.0 \
+    GATEWAY_PORT=8000 \
+    PYTHONUNBUFFERED=1
+EXPOSE 8000
+CMD ["recording-gateway", "serve"]

@@ -1,0 +1,77 @@
+"""``recording-gateway serve [--demo]`` runs the gateway; ``sandbox`` runs the stand-ins."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+import uvicorn
+
+from app.errors import ConfigError
+from app.settings import Settings
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script and of ``python -m app``."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        settings = Settings.from_env()
+    except ConfigError as exc:
+        print(f"recording-gateway: configuration error: {exc}", file=sys.stderr)
+        return 2
+    host = args.host or settings.host
+    if args.command == "sandbox":
+        return _sandbox(host, args.port or 9000)
+    return _serve(settings, host, args.port or settings.port, demo=args.demo)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="recording-gateway", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the gateway")
+    serve.add_argument("--host", help="address to bind (default GATEWAY_HOST or 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default GATEWAY_PORT or 8000)")
+    serve.add_argument(
+        "--demo", action="store_true", help="serve the built-in sandbox providers; no credentials"
+    )
+    sandbox = commands.add_parser("sandbox", help="run only the sandbox providers")
+    sandbox.add_argument("--host", help="address to bind (default 127.0.0.1)")
+    sandbox.add_argument("--port", type=int, help="port (default 9000)")
+    return parser
+
+
+def _serve(settings: Settings, host: str, port: int, *, demo: bool) -> int:
+    from app.main import create_app
+
+    if not demo:
+        if not (settings.twilio or settings.signalwire or settings.bird):
+            print(
+                "recording-gateway: no provider is configured. Set TWILIO_*, SIGNALWIRE_* or "
+                "BIRD_* credentials (see README), or run 'recording-gateway serve --demo'.",
+                file=sys.stderr,
+            )
+            return 2
+        uvicorn.run(create_app(settings), host=host, port=port)
+        return 0
+
+    from app.demo import banner, demo_settings
+    from app.sandbox import DEMO, create_sandbox_app
+
+    sandbox = create_sandbox_app(DEMO)
+    local = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    base = f"http://{local}:{port}"
+    app = create_app(demo_settings(settings, f"{base}/sandbox", DEMO), sandbox=sandbox)
+    print(banner(base, sandbox.state.sandbox.sample_ids()), flush=True)
+    uvicorn.run(app, host=host, port=port)
+    return 0
+
+
+def _sandbox(host: str, port: int) -> int:
+    from app.sandbox import DEMO, create_sandbox_app
+
+    print(f"Sandbox providers at http://{host}:{port} (Twilio, SignalWire and Bird paths)")
+    uvicorn.run(create_sandbox_app(DEMO), host=host, port=port)
+    return 0

@@ -1,0 +1,72 @@
+"""The ASGI application: ``create_app(settings)``.
+
+A request flows: Starlette route -> ``GatewayGraphQL`` (fresh ``Context``) ->
+resolvers in ``app.schema`` -> ``RecordingService`` -> a provider adapter ->
+the one shared ``httpx.AsyncClient`` opened by the lifespan.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.types import ASGIApp
+
+from app.cache import RecordingCache
+from app.graphql import GatewayGraphQL
+from app.providers import build_providers
+from app.recordings import RecordingService
+from app.settings import Settings
+
+USER_AGENT = "recording-gateway/0.1"
+
+
+def create_app(
+    settings: Settings,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+    sandbox: ASGIApp | None = None,
+) -> Starlette:
+    """The gateway. ``transport`` replaces the network (tests); ``sandbox`` is mounted
+    at ``/sandbox`` (demo mode)."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
+        async with httpx.AsyncClient(
+            transport=transport,
+            timeout=settings.upstream_timeout,
+            headers={"User-Agent": USER_AGENT},
+        ) as client:
+            cache = RecordingCache.from_settings(settings.cache)
+            service = RecordingService(build_providers(settings, client), cache)
+            try:
+                yield {"settings": settings, "recordings": service}
+            finally:
+                await cache.close()
+
+    routes: list[BaseRoute] = [
+        Route("/", _home),
+        Route("/healthz", _health),
+        Route("/graphql", GatewayGraphQL(), methods=["GET", "POST"]),
+    ]
+    if sandbox is not None:
+        routes.append(Mount("/sandbox", app=sandbox))
+    return Starlette(debug=settings.debug, routes=routes, lifespan=lifespan)
+
+
+async def _home(request: Request) -> Response:
+    return RedirectResponse(
+        str(request.url.replace(path=request.scope.get("root_path", "") + "/graphql"))
+    )
+
+
+async def _health(request: Request) -> Response:
+    recordings: RecordingService = request.state.recordings
+    providers = [p.name for p in recordings.configured]
+    return JSONResponse({"status": "ok", "providers": providers})

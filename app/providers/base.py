@@ -1,0 +1,216 @@
+"""What every provider adapter offers, and the one place upstream failures are translated.
+
+Adapters get the gateway's shared ``httpx.AsyncClient`` and their settings; they
+never create clients or read the environment. ``HttpProvider.send`` is the single
+choke point where transport errors, HTTP statuses and vendor error bodies become
+``app.errors`` exceptions.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any, ClassVar, Protocol
+
+import httpx
+
+from app.errors import (
+    BadUserInputError,
+    MalformedProviderResponseError,
+    ProviderAuthError,
+    ProviderError,
+    ProviderUnavailableError,
+    RateLimitedError,
+    RecordingNotFoundError,
+)
+from app.models import Provider, Recording
+
+logger = logging.getLogger("app.providers")
+
+UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+
+class RecordingProvider(Protocol):
+    """One provider account, seen through the gateway's neutral model."""
+
+    provider: ClassVar[Provider]
+
+    @property
+    def account_id(self) -> str:
+        """The provider account this adapter reads (AC sid, project id, workspace id)."""
+        ...
+
+    @property
+    def tenant(self) -> str:
+        """Names the account at its endpoint: what cache keys and signed links are scoped to."""
+        ...
+
+    def check_id(self, recording_id: str) -> None:
+        """Raise BadUserInputError unless ``recording_id`` has this provider's id format."""
+        ...
+
+    async def fetch(self, recording_id: str) -> Recording:
+        """The recording, or RecordingNotFoundError / a ProviderError."""
+        ...
+
+
+class HttpProvider:
+    """Shared plumbing for adapters: id checks, sending, and error translation."""
+
+    provider: ClassVar[Provider]
+    id_pattern: ClassVar[re.Pattern[str]]
+    id_description: ClassVar[str]
+
+    def __init__(self, client: httpx.AsyncClient, auth: httpx.Auth, endpoint: str) -> None:
+        self._client = client
+        self._auth = auth
+        self.endpoint = endpoint
+
+    @property
+    def tenant(self) -> str:
+        return f"{self.endpoint}|{self.account_id}"
+
+    def recording_url(self, recording_id: str) -> str:
+        """The URL of the recording's metadata."""
+        raise NotImplementedError
+
+    def to_recording(self, payload: Mapping[str, Any]) -> Recording:
+        """Read the vendor's JSON; raise KeyError/TypeError/ValueError if it is not a recording."""
+        raise NotImplementedError
+
+    async def fetch(self, recording_id: str) -> Recording:
+        self.check_id(recording_id)
+        payload = await self.get_json(
+            self.recording_url(recording_id), what=f"recording {recording_id!r}"
+        )
+        return self.parse(payload)
+
+    def parse(self, payload: Mapping[str, Any]) -> Recording:
+        """The recording in ``payload``, or PROVIDER_BAD_RESPONSE if it is not one."""
+        try:
+            return self.to_recording(payload)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise self.malformed(f"a recording it could not read ({exc})") from exc
+
+    @property
+    def label(self) -> str:
+        return _LABELS[self.provider]
+
+    @classmethod
+    def check_id(cls, recording_id: str) -> None:
+        if not cls.id_pattern.match(recording_id):
+            raise BadUserInputError(
+                f"{recording_id[:64]!r} is not a {_LABELS[cls.provider]} recording id "
+                f"(expected {cls.id_description})",
+                provider=cls.provider,
+            )
+
+    def parse_error_body(self, body: Any) -> str | None:
+        """The vendor's own error code from an error body, if it has one."""
+        if isinstance(body, Mapping) and isinstance(body.get("code"), str | int):
+            return str(body["code"])
+        return None
+
+    async def send(
+        self,
+        request: httpx.Request,
+        *,
+        what: str = "such resource",
+        stream: bool = False,
+        authenticate: bool = True,
+    ) -> httpx.Response:
+        """Send ``request``; return a 2xx/3xx response or raise the matching GatewayError.
+
+        ``what`` names the resource for a NOT_FOUND message ("recording 'RE…'").
+        ``authenticate=False`` sends no credentials (e.g. to a presigned link's host).
+        """
+        auth = self._auth if authenticate else None
+        try:
+            response = await self._client.send(request, auth=auth, stream=stream)
+        except httpx.TimeoutException as exc:
+            raise ProviderUnavailableError(
+                f"{self.label} did not answer in time", provider=self.provider
+            ) from exc
+        except httpx.TransportError as exc:
+            raise ProviderUnavailableError(
+                f"{self.label} could not be reached ({type(exc).__name__})",
+                provider=self.provider,
+            ) from exc
+        if response.status_code >= 400:
+            if stream:
+                await response.aread()
+                await response.aclose()
+            raise self._status_error(response, what)
+        return response
+
+    async def get_json(
+        self, url: str, *, what: str = "such resource", **kwargs: Any
+    ) -> Mapping[str, Any]:
+        """GET ``url`` and return its JSON object."""
+        request = self._client.build_request("GET", url, **kwargs)
+        response = await self.send(request, what=what)
+        try:
+            payload = response.json()
+        except ValueError as exc:
+            raise self.malformed("a body that is not JSON", response.status_code) from exc
+        if not isinstance(payload, Mapping):
+            raise self.malformed("JSON that is not an object", response.status_code)
+        return payload
+
+    def malformed(self, what: str, status: int | None = None) -> MalformedProviderResponseError:
+        return MalformedProviderResponseError(
+            f"{self.label} answered {what}", provider=self.provider, status=status
+        )
+
+    @property
+    def account_id(self) -> str:  # pragma: no cover - every adapter overrides it
+        raise NotImplementedError
+
+    def _status_error(
+        self, response: httpx.Response, what: str
+    ) -> ProviderError | RecordingNotFoundError:
+        status = response.status_code
+        try:
+            vendor_code = self.parse_error_body(response.json())
+        except ValueError:
+            vendor_code = None
+        detail = f"HTTP {status}" + (f", code {vendor_code}" if vendor_code else "")
+        kwargs: dict[str, Any] = {"provider": self.provider, "vendor_code": vendor_code}
+        if status in (401, 403):
+            message = f"{self.label} rejected the gateway's credentials ({detail})"
+            return ProviderAuthError(message, status=status, **kwargs)
+        if status == 404:
+            return RecordingNotFoundError(f"{self.label} has no {what}", provider=self.provider)
+        if status == 429:
+            retry_after = retry_after_seconds(response.headers.get("retry-after"))
+            message = f"{self.label} is rate-limiting the gateway ({detail})"
+            return RateLimitedError(message, retry_after=retry_after, **kwargs)
+        if status >= 500:
+            message = f"{self.label} failed ({detail})"
+            return ProviderUnavailableError(message, status=status, **kwargs)
+        message = f"{self.label} refused the request ({detail})"
+        return MalformedProviderResponseError(message, status=status, **kwargs)
+
+
+def retry_after_seconds(value: str | None) -> int | None:
+    """``Retry-After`` as whole seconds: a number, or an HTTP date relative to now."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return int(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return max(0, round((when - datetime.now(UTC)).total_seconds()))
+
+
+_LABELS = {
+    Provider.TWILIO: "Twilio",
+    Provider.SIGNALWIRE: "SignalWire",
+    Provider.BIRD: "Bird",
+}

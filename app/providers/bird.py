@@ -1,0 +1,124 @@
+"""Bird's Recordings API (``https://api.bird.com/workspaces/{workspaceId}/recordings``)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+
+from app.models import CallDirection, MediaFormat, Recording, RecordingStatus
+from app.models import Provider as ProviderName
+from app.providers import parsing
+from app.providers.base import UUID, HttpProvider
+from app.settings import BirdSettings
+
+STATUSES = {
+    "accepted": RecordingStatus.QUEUED,
+    "ongoing": RecordingStatus.IN_PROGRESS,
+    "paused": RecordingStatus.PAUSED,
+    # Bird's "completed" means the call ended; the media is ready only at "available".
+    "completed": RecordingStatus.PROCESSING,
+    "available": RecordingStatus.COMPLETED,
+    "absent": RecordingStatus.ABSENT,
+    "failed": RecordingStatus.FAILED,
+    "deleted": RecordingStatus.DELETED,
+}
+
+DIRECTIONS = {"incoming": CallDirection.INBOUND, "outgoing": CallDirection.OUTBOUND}
+
+# Short-lived presigned links: never kept in ``raw`` (it is cached); media links are minted anew.
+VOLATILE_FIELDS = frozenset({"url"})
+
+
+class AccessKeyAuth(httpx.Auth):
+    """``Authorization: AccessKey <key>``; the key never leaves this object."""
+
+    def __init__(self, key: str) -> None:
+        self._header = f"AccessKey {key}"
+
+    def auth_flow(self, request: httpx.Request) -> Any:
+        request.headers["Authorization"] = self._header
+        yield request
+
+
+class BirdProvider(HttpProvider):
+    """Recordings of one Bird workspace."""
+
+    provider = ProviderName.BIRD
+    id_pattern = UUID
+    id_description = "a UUID"
+
+    def __init__(
+        self, client: httpx.AsyncClient, *, base_url: str, workspace_id: str, access_key: str
+    ) -> None:
+        super().__init__(client, AccessKeyAuth(access_key), base_url)
+        self._root = f"{base_url}/workspaces/{workspace_id}/recordings"
+        self._workspace = workspace_id
+
+    @classmethod
+    def from_settings(cls, client: httpx.AsyncClient, settings: BirdSettings) -> BirdProvider:
+        return cls(
+            client,
+            base_url=settings.base_url,
+            workspace_id=settings.workspace_id,
+            access_key=str(settings.access_key),
+        )
+
+    @property
+    def account_id(self) -> str:
+        return self._workspace
+
+    def recording_url(self, recording_id: str, suffix: str = "") -> str:
+        return f"{self._root}/{recording_id}{suffix}"
+
+    def to_recording(self, payload: Mapping[str, Any]) -> Recording:
+        recording_id = payload["id"]
+        if not isinstance(recording_id, str) or not UUID.match(recording_id):
+            raise ValueError("id is missing or not a UUID")
+        source = payload.get("source")
+        stereo = payload.get("stereo")
+        provider_status = payload.get("status")
+        return Recording(
+            provider=self.provider,
+            id=recording_id,
+            status=parsing.status(STATUSES, provider_status),
+            provider_status=str(provider_status or ""),
+            account_id=self._workspace,
+            call_id=parsing.text(payload.get("sourceId")) if source == "call" else None,
+            conference_id=parsing.text(payload.get("conferenceId"))
+            or (parsing.text(payload.get("sourceId")) if source == "conference" else None),
+            source=parsing.text(payload.get("origin")),
+            direction=DIRECTIONS.get(str(payload.get("direction"))),
+            from_=phone_number(payload.get("originator")),
+            to=phone_number(payload.get("receiver")),
+            channels=None if stereo is None else (2 if stereo is True else 1),
+            duration_seconds=parsing.duration(payload.get("duration")),
+            started_at=parsing.rfc3339(payload.get("startedAt")),
+            ended_at=parsing.rfc3339(payload.get("endedAt")),
+            created_at=parsing.rfc3339(payload.get("createdAt")),
+            updated_at=parsing.rfc3339(payload.get("updatedAt")),
+            media_formats=(MediaFormat.MP3,),
+            raw={k: v for k, v in payload.items() if k not in VOLATILE_FIELDS},
+        )
+
+
+def phone_number(party: Any) -> str | None:
+    """E.164 of an originator/receiver: the number's identity, else the contact's phone."""
+    if not isinstance(party, Mapping):
+        return None
+    number = party.get("number")
+    if isinstance(number, Mapping):
+        identity = number.get("identity")
+        if isinstance(identity, str) and identity:
+            return identity
+    contact = party.get("contact")
+    if isinstance(contact, Mapping) and contact.get("identifierKey") == "phonenumber":
+        value = contact.get("identifierValue")
+        if isinstance(value, str) and value:
+            return value
+    if isinstance(number, Mapping):
+        digits = number.get("number")
+        if isinstance(digits, str) and digits.isdigit():
+            return f"+{digits}"
+    return None

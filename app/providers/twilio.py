@@ -1,0 +1,28 @@
+"""Twilio's Recordings API (``https://api.twilio.com/2010-04-01``)."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+
+from app.models import Provider
+from app.providers.laml import LamlProvider
+from app.settings import TwilioSettings
+
+
+class TwilioProvider(LamlProvider):
+    """Recordings of one Twilio account (auth token or API key)."""
+
+    provider = Provider.TWILIO
+    id_pattern = re.compile(r"^RE[0-9a-fA-F]{32}$")
+    id_description = "RE followed by 32 hex digits"
+
+    @classmethod
+    def from_settings(cls, client: httpx.AsyncClient, settings: TwilioSettings) -> TwilioProvider:
+        return cls(
+            client,
+            api_root=f"{settings.base_url}/2010-04-01",
+            account=settings.account_sid,
+            auth=httpx.BasicAuth(settings.username, str(settings.password)),
+        )

@@ -1,0 +1,60 @@
+"""The recording service: the one path every query takes from a ref to a Recording.
+
+Order of checks, cheapest first, so bad input never costs an upstream request:
+the id's format, then whether the provider is configured, then the cache (with
+single-flight), and only then the provider.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Mapping, Sequence
+
+from app.cache import RecordingCache
+from app.errors import ProviderNotConfiguredError
+from app.models import Provider, Recording, RecordingRef
+from app.providers import ADAPTERS, RecordingProvider
+
+
+class RecordingService:
+    """Reads recordings from the configured providers, through the cache."""
+
+    def __init__(
+        self, providers: Mapping[Provider, RecordingProvider], cache: RecordingCache | None = None
+    ) -> None:
+        self._providers = dict(providers)
+        self._cache = cache or RecordingCache(None)
+
+    @property
+    def configured(self) -> list[Provider]:
+        return list(self._providers)
+
+    def provider(self, name: Provider) -> RecordingProvider:
+        """The adapter for ``name``, or PROVIDER_NOT_CONFIGURED."""
+        try:
+            return self._providers[name]
+        except KeyError:
+            raise ProviderNotConfiguredError(
+                f"{name.name} is not configured on this gateway (set its credentials)",
+                provider=name,
+            ) from None
+
+    async def get(self, provider: Provider, recording_id: str) -> Recording:
+        """One recording, or a GatewayError (NOT_FOUND when the provider has none)."""
+        ADAPTERS[provider].check_id(recording_id)
+        adapter = self.provider(provider)
+        key = self._cache.key(provider, adapter.tenant, recording_id)
+        return await self._cache.fetch(key, lambda: adapter.fetch(recording_id))
+
+    async def get_many(self, refs: Sequence[RecordingRef]) -> list[Recording | BaseException]:
+        """Each ref's recording or error, in order, all providers queried concurrently."""
+        return await asyncio.gather(
+            *(self.get(ref.provider, ref.id) for ref in refs), return_exceptions=True
+        )
+
+    async def remember(self, recordings: Iterable[Recording]) -> None:
+        """Cache recordings read some other way (a listing), so a later get is a hit."""
+        for recording in recordings:
+            adapter = self.provider(recording.provider)
+            key = self._cache.key(recording.provider, adapter.tenant, recording.id)
+            await self._cache.store(key, recording)

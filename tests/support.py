@@ -1,0 +1,67 @@
+"""Test helpers: run the real gateway app against an injected transport."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+import httpx
+from asgi_lifespan import LifespanManager
+from starlette.applications import Starlette
+
+from app.main import create_app
+from app.sandbox.config import SandboxConfig
+from app.settings import Settings
+
+SANDBOX_URL = "http://sandbox.test"
+
+
+def sandbox_env(config: SandboxConfig, base_url: str = SANDBOX_URL) -> dict[str, str]:
+    """The environment an operator would set to point all three providers at a sandbox."""
+    return {
+        "TWILIO_ACCOUNT_SID": config.twilio_account_sid,
+        "TWILIO_AUTH_TOKEN": config.twilio_auth_token,
+        "TWILIO_BASE_URL": base_url,
+        "SIGNALWIRE_SPACE_URL": base_url,
+        "SIGNALWIRE_PROJECT_ID": config.signalwire_project_id,
+        "SIGNALWIRE_API_TOKEN": config.signalwire_api_token,
+        "BIRD_WORKSPACE_ID": config.bird_workspace_id,
+        "BIRD_ACCESS_KEY": config.bird_access_key,
+        "BIRD_BASE_URL": base_url,
+    }
+
+
+@contextlib.asynccontextmanager
+async def gateway_client(
+    settings: Settings, transport: httpx.AsyncBaseTransport
+) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client talking to ``create_app(settings)`` with its lifespan running."""
+    app: Starlette = create_app(settings, transport=transport)
+    async with LifespanManager(app) as manager:
+        gateway = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(transport=gateway, base_url="http://gateway.test") as client:
+            yield client
+
+
+async def graphql(
+    client: httpx.AsyncClient, query: str, variables: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """POST a query to /graphql and return the decoded body."""
+    response = await client.post("/graphql", json={"query": query, "variables": variables or {}})
+    assert response.headers["content-type"].startswith("application/json"), response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+RECORDING_FIELDS = """
+    provider id accountId callId conferenceId status providerStatus source direction
+    from to channels durationSeconds startedAt endedAt createdAt updatedAt
+    price { amount currency } errorCode mediaFormats raw
+"""
+
+RECORDING_QUERY = f"""
+query One($provider: Provider!, $id: ID!) {{
+  recording(provider: $provider, id: $id) {{ {RECORDING_FIELDS} }}
+}}
+"""

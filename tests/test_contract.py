@@ -1,0 +1,268 @@
+"""The contract every provider meets, run against each through the sandbox."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from datetime import datetime
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+
+from app.models import Provider
+from app.sandbox import Sandbox, SandboxConfig
+from app.settings import Settings
+from tests.support import RECORDING_QUERY, gateway_client, graphql, sandbox_env
+
+pytestmark = pytest.mark.anyio
+
+
+@dataclass(frozen=True)
+class Case:
+    provider: Provider
+    unknown_id: str
+    bad_ids: tuple[str, ...]
+    prefix: str  # env variable prefix
+
+    @property
+    def key(self) -> str:
+        return self.provider.value
+
+
+CASES = [
+    Case(
+        Provider.TWILIO,
+        unknown_id="RE" + "0" * 32,
+        bad_ids=("RE123", "CA" + "a" * 32, "RE" + "g" * 32, "../../Accounts", ""),
+        prefix="TWILIO",
+    ),
+    Case(
+        Provider.SIGNALWIRE,
+        unknown_id="00000000-0000-4000-8000-000000000000",
+        bad_ids=("RE" + "a" * 32, "not-a-uuid", "19e436af-5688-4307-b03b-bdb2b42b814", "x/../y"),
+        prefix="SIGNALWIRE",
+    ),
+    Case(
+        Provider.BIRD,
+        unknown_id="00000000-0000-4000-8000-000000000000",
+        bad_ids=("123", "5b74ee9e9d45473a82cdf1f7feea6bbd", "?limit=5"),
+        prefix="BIRD",
+    ),
+]
+
+
+@pytest.fixture(params=CASES, ids=lambda case: case.key)
+def case(request: pytest.FixtureRequest) -> Case:
+    value: Case = request.param
+    return value
+
+
+def secrets_of(config: SandboxConfig) -> list[str]:
+    return [
+        config.twilio_auth_token,
+        config.twilio_api_secret,
+        config.signalwire_api_token,
+        config.bird_access_key,
+    ]
+
+
+async def query_one(client: httpx.AsyncClient, provider: Provider, rid: str) -> dict[str, object]:
+    return await graphql(client, RECORDING_QUERY, {"provider": provider.name, "id": rid})
+
+
+async def test_reads_a_completed_recording(
+    case: Case, gateway: httpx.AsyncClient, sandbox: Sandbox, sandbox_config: SandboxConfig
+) -> None:
+    rid = sandbox.sample_ids()[case.key]
+    body = await query_one(gateway, case.provider, rid)
+    assert "errors" not in body, body
+    recording = body["data"]["recording"]
+    assert recording["provider"] == case.provider.name
+    assert recording["id"] == rid
+    assert recording["status"] == "COMPLETED"
+    assert recording["channels"] in (1, 2)
+    assert isinstance(recording["durationSeconds"], int)
+    assert recording["durationSeconds"] >= 0
+    assert "MP3" in recording["mediaFormats"]
+    assert recording["raw"], "raw carries the provider payload"
+    for field in ("createdAt", "startedAt", "endedAt"):
+        moment = datetime.fromisoformat(recording[field])
+        assert moment.utcoffset() is not None and moment.utcoffset().total_seconds() == 0
+    started = datetime.fromisoformat(recording["startedAt"])
+    ended = datetime.fromisoformat(recording["endedAt"])
+    assert round((ended - started).total_seconds()) == recording["durationSeconds"]
+    accounts = {
+        Provider.TWILIO: sandbox_config.twilio_account_sid,
+        Provider.SIGNALWIRE: sandbox_config.signalwire_project_id,
+        Provider.BIRD: sandbox_config.bird_workspace_id,
+    }
+    assert recording["accountId"] == accounts[case.provider]
+
+
+async def test_every_sandbox_recording_normalises(
+    case: Case, gateway: httpx.AsyncClient, sandbox: Sandbox
+) -> None:
+    """All seeded recordings, across every status, read without an error."""
+    ids = [r.id for r in sandbox.dataset.listing(case.key)]
+    assert len(ids) >= 30
+    statuses = set()
+    for rid in ids:
+        body = await query_one(gateway, case.provider, rid)
+        errors = body.get("errors")
+        if errors:  # soft-deleted Twilio recordings are NOT_FOUND without IncludeSoftDeleted
+            assert errors[0]["extensions"]["code"] == "NOT_FOUND", errors
+            continue
+        statuses.add(body["data"]["recording"]["status"])
+    assert {"COMPLETED", "IN_PROGRESS", "PAUSED"} <= statuses
+    assert "UNKNOWN" not in statuses
+
+
+async def test_not_found_is_null_with_code(case: Case, gateway: httpx.AsyncClient) -> None:
+    body = await query_one(gateway, case.provider, case.unknown_id)
+    assert body["data"] == {"recording": None}
+    error = body["errors"][0]
+    assert error["extensions"]["code"] == "NOT_FOUND"
+    assert error["extensions"]["provider"] == case.provider.name
+    assert error["path"] == ["recording"]
+
+
+async def test_bad_ids_are_rejected_without_an_upstream_call(
+    case: Case, gateway: httpx.AsyncClient, sandbox: Sandbox
+) -> None:
+    for bad in case.bad_ids:
+        body = await query_one(gateway, case.provider, bad)
+        assert body["data"] == {"recording": None}
+        assert body["errors"][0]["extensions"] == {
+            "code": "BAD_USER_INPUT",
+            "provider": case.provider.name,
+        }
+    assert sandbox.requests == []
+
+
+async def test_unconfigured_provider(
+    case: Case, sandbox_config: SandboxConfig, sandbox_app: Starlette, sandbox: Sandbox
+) -> None:
+    env = {k: v for k, v in sandbox_env(sandbox_config).items() if not k.startswith(case.prefix)}
+    transport = httpx.ASGITransport(app=sandbox_app)
+    async with gateway_client(Settings.from_env(env), transport) as client:
+        body = await query_one(client, case.provider, sandbox.sample_ids()[case.key])
+    assert body["errors"][0]["extensions"]["code"] == "PROVIDER_NOT_CONFIGURED"
+    assert body["errors"][0]["extensions"]["provider"] == case.provider.name
+    assert sandbox.requests == []
+
+
+async def test_rejected_credentials_never_leak(
+    case: Case, sandbox_config: SandboxConfig, sandbox_app: Starlette, sandbox: Sandbox
+) -> None:
+    wrong = "wrong-secret-" + "9" * 24
+    env = sandbox_env(sandbox_config)
+    secret_name = {"TWILIO": "TWILIO_AUTH_TOKEN", "SIGNALWIRE": "SIGNALWIRE_API_TOKEN"}
+    env[secret_name.get(case.prefix, "BIRD_ACCESS_KEY")] = wrong
+    transport = httpx.ASGITransport(app=sandbox_app)
+    async with gateway_client(Settings.from_env(env), transport) as client:
+        response = await client.post(
+            "/graphql",
+            json={
+                "query": RECORDING_QUERY,
+                "variables": {"provider": case.provider.name, "id": sandbox.sample_ids()[case.key]},
+            },
+        )
+    body = response.json()
+    assert body["errors"][0]["extensions"]["code"] == "PROVIDER_AUTH_FAILED"
+    assert body["errors"][0]["extensions"]["provider"] == case.provider.name
+    for secret in [wrong, *secrets_of(sandbox_config)]:
+        assert secret not in response.text
+
+
+@pytest.mark.parametrize(
+    ("status", "code"),
+    [(429, "PROVIDER_RATE_LIMITED"), (500, "PROVIDER_UNAVAILABLE"), (503, "PROVIDER_UNAVAILABLE")],
+)
+async def test_upstream_status_errors(
+    case: Case, gateway: httpx.AsyncClient, sandbox: Sandbox, status: int, code: str
+) -> None:
+    sandbox.faults.inject(case.key, status, retry_after=7 if status == 429 else None)
+    body = await query_one(gateway, case.provider, sandbox.sample_ids()[case.key])
+    assert body["data"] == {"recording": None}
+    extensions = body["errors"][0]["extensions"]
+    assert extensions["code"] == code
+    assert extensions["provider"] == case.provider.name
+    assert extensions["retryable"] is True
+    if status == 429:
+        assert extensions["retryAfter"] == 7
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [b"<html>Bad gateway</html>", b"[]", b'{"unexpected": true}', b'{"sid": 5, "id": 5}'],
+    ids=["html", "array", "wrong-object", "wrong-types"],
+)
+async def test_malformed_responses(
+    case: Case, gateway: httpx.AsyncClient, sandbox: Sandbox, payload: bytes
+) -> None:
+    sandbox.faults.inject(case.key, 200, body=payload, content_type="application/json")
+    body = await query_one(gateway, case.provider, sandbox.sample_ids()[case.key])
+    assert body["data"] == {"recording": None}
+    assert body["errors"][0]["extensions"]["code"] == "PROVIDER_BAD_RESPONSE"
+    assert body["errors"][0]["extensions"]["provider"] == case.provider.name
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [httpx.ConnectError("refused"), httpx.ReadTimeout("slow"), httpx.RemoteProtocolError("eof")],
+    ids=["connect", "timeout", "protocol"],
+)
+async def test_transport_failures(
+    case: Case, settings: Settings, sandbox: Sandbox, exc: Exception
+) -> None:
+    def fail(request: httpx.Request) -> httpx.Response:
+        raise exc
+
+    async with gateway_client(settings, httpx.MockTransport(fail)) as client:
+        body = await query_one(client, case.provider, sandbox.sample_ids()[case.key])
+    extensions = body["errors"][0]["extensions"]
+    assert extensions["code"] == "PROVIDER_UNAVAILABLE"
+    assert extensions["provider"] == case.provider.name
+
+
+async def test_unexpected_errors_are_masked(
+    case: Case, settings: Settings, sandbox: Sandbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    def explode(request: httpx.Request) -> httpx.Response:
+        raise RuntimeError("internal detail: /etc/secret-path")
+
+    async with gateway_client(settings, httpx.MockTransport(explode)) as client:
+        response = await client.post(
+            "/graphql",
+            json={
+                "query": RECORDING_QUERY,
+                "variables": {"provider": case.provider.name, "id": sandbox.sample_ids()[case.key]},
+            },
+        )
+    body = response.json()
+    assert body["errors"][0]["extensions"] == {"code": "INTERNAL_SERVER_ERROR"}
+    assert "secret-path" not in response.text
+    assert "Traceback" not in response.text
+    assert "secret-path" in caplog.text, "the operator still sees what went wrong"
+
+
+async def test_secrets_absent_from_every_error(
+    case: Case, gateway: httpx.AsyncClient, sandbox: Sandbox, sandbox_config: SandboxConfig
+) -> None:
+    bodies = []
+    for status in (401, 403, 404, 429, 500):
+        sandbox.faults.inject(case.key, status)
+        bodies.append(await query_one(gateway, case.provider, sandbox.sample_ids()[case.key]))
+    text = json.dumps(bodies)
+    assert all(body["errors"][0]["extensions"]["code"] for body in bodies)
+    for secret in secrets_of(sandbox_config):
+        assert secret not in text
+
+
+def test_settings_repr_hides_secrets(case: Case, settings: Settings) -> None:
+    config = SandboxConfig()
+    text = repr(settings) + str(dataclasses.asdict(settings))
+    for secret in secrets_of(config):
+        assert secret not in text
