@@ -54,7 +54,12 @@ def _serve(settings: Settings, host: str, port: int, *, demo: bool) -> int:
                 file=sys.stderr,
             )
             return 2
-        uvicorn.run(create_app(settings), host=host, port=port)
+        try:
+            app = create_app(settings)
+        except ConfigError as exc:
+            print(f"recording-gateway: configuration error: {exc}", file=sys.stderr)
+            return 2
+        uvicorn.run(app, host=host, port=port)
         return 0
 
     from app.demo import banner, demo_settings

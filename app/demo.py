@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Mapping
 from dataclasses import replace
 
@@ -15,6 +16,8 @@ def demo_settings(settings: Settings, sandbox_url: str, config: SandboxConfig) -
     """``settings`` with all three providers pointed at the sandbox at ``sandbox_url``."""
     return replace(
         settings,
+        # A fresh key per run: demo links die with the process, which is what a demo wants.
+        signing_keys=settings.signing_keys or (Secret(secrets.token_urlsafe(32)),),
         twilio=TwilioSettings(
             account_sid=config.twilio_account_sid,
             username=config.twilio_account_sid,

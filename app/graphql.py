@@ -31,4 +31,5 @@ class GatewayGraphQL(GraphQL[Context, None]):
             settings=request.state.settings,
             recordings=recordings,
             loaders=Loaders.for_request(recordings),
+            signer=request.state.signer,
         )

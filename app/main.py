@@ -19,10 +19,12 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp
 
 from app.cache import RecordingCache
+from app.errors import ConfigError
 from app.graphql import GatewayGraphQL
 from app.providers import build_providers
 from app.recordings import RecordingService
 from app.settings import Settings
+from app.signing import Signer
 
 USER_AGENT = "recording-gateway/0.1"
 
@@ -34,7 +36,13 @@ def create_app(
     sandbox: ASGIApp | None = None,
 ) -> Starlette:
     """The gateway. ``transport`` replaces the network (tests); ``sandbox`` is mounted
-    at ``/sandbox`` (demo mode)."""
+    at ``/sandbox`` (demo mode). Refuses to build without a signing key."""
+    if not settings.signing_keys:
+        raise ConfigError(
+            "GATEWAY_SIGNING_KEYS is not set: the gateway signs media links and cursors "
+            "(generate one with: python -c 'import secrets; print(secrets.token_urlsafe(32))')"
+        )
+    signer = Signer([str(key) for key in settings.signing_keys])
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
@@ -46,7 +54,7 @@ def create_app(
             cache = RecordingCache.from_settings(settings.cache)
             service = RecordingService(build_providers(settings, client), cache)
             try:
-                yield {"settings": settings, "recordings": service}
+                yield {"settings": settings, "recordings": service, "signer": signer}
             finally:
                 await cache.close()
 

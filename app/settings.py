@@ -75,6 +75,7 @@ class Settings:
     upstream_timeout: float = 10.0
     cache: CacheSettings = CacheSettings()
     max_batch: int = 100
+    signing_keys: tuple[Secret, ...] = ()
     debug: bool = False
 
     @classmethod
@@ -90,6 +91,7 @@ class Settings:
             upstream_timeout=env.number("GATEWAY_UPSTREAM_TIMEOUT", 10.0),
             cache=_cache(env),
             max_batch=env.integer("GATEWAY_MAX_BATCH", 100, low=1, high=10000),
+            signing_keys=_signing_keys(env),
         )
 
 
@@ -194,6 +196,14 @@ def _bird(env: _Env) -> BirdSettings | None:
         access_key=Secret(creds[1]),
         base_url=_url(env, "BIRD_BASE_URL", "https://api.bird.com"),
     )
+
+
+def _signing_keys(env: _Env) -> tuple[Secret, ...]:
+    keys = [key.strip() for key in (env.get("GATEWAY_SIGNING_KEYS") or "").split(",")]
+    keys = [key for key in keys if key]
+    if any(len(key) < 16 for key in keys):
+        raise ConfigError("each GATEWAY_SIGNING_KEYS entry must be at least 16 characters")
+    return tuple(Secret(key) for key in keys)
 
 
 def _cache(env: _Env) -> CacheSettings:

@@ -15,6 +15,7 @@ from app.sandbox.config import SandboxConfig
 from app.settings import Settings
 
 SANDBOX_URL = "http://sandbox.test"
+SIGNING_KEY = "test-signing-key-0123456789abcdef"
 
 
 def sandbox_env(config: SandboxConfig, base_url: str = SANDBOX_URL) -> dict[str, str]:
@@ -29,6 +30,7 @@ def sandbox_env(config: SandboxConfig, base_url: str = SANDBOX_URL) -> dict[str,
         "BIRD_WORKSPACE_ID": config.bird_workspace_id,
         "BIRD_ACCESS_KEY": config.bird_access_key,
         "BIRD_BASE_URL": base_url,
+        "GATEWAY_SIGNING_KEYS": SIGNING_KEY,
     }
 
 

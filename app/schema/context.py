@@ -9,6 +9,7 @@ from starlette.requests import Request
 from app.recordings import RecordingService
 from app.schema.loaders import Loaders
 from app.settings import Settings
+from app.signing import Signer
 
 
 @dataclass
@@ -19,3 +20,4 @@ class Context:
     settings: Settings
     recordings: RecordingService
     loaders: Loaders
+    signer: Signer
