@@ -24,7 +24,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     host = args.host or settings.host
     if args.command == "sandbox":
-        return _sandbox(host, args.port or 9000)
+        return _sandbox(host, args.port or 9000, latency=args.latency, count=args.recordings)
     return _serve(settings, host, args.port or settings.port, demo=args.demo)
 
 
@@ -40,6 +40,12 @@ def _parser() -> argparse.ArgumentParser:
     sandbox = commands.add_parser("sandbox", help="run only the sandbox providers")
     sandbox.add_argument("--host", help="address to bind (default 127.0.0.1)")
     sandbox.add_argument("--port", type=int, help="port (default 9000)")
+    sandbox.add_argument(
+        "--latency", type=float, default=0.0, help="seconds added to every answer (benchmarks)"
+    )
+    sandbox.add_argument(
+        "--recordings", type=int, default=None, help="recordings seeded per provider (default 36)"
+    )
     return parser
 
 
@@ -74,9 +80,16 @@ def _serve(settings: Settings, host: str, port: int, *, demo: bool) -> int:
     return 0
 
 
-def _sandbox(host: str, port: int) -> int:
+def _sandbox(host: str, port: int, *, latency: float, count: int | None) -> int:
+    from dataclasses import replace
+
     from app.sandbox import DEMO, create_sandbox_app
 
+    config = replace(DEMO, latency=latency)
+    if count is not None:
+        config = replace(config, recordings_per_provider=count)
+    sandbox = create_sandbox_app(config)
     print(f"Sandbox providers at http://{host}:{port} (Twilio, SignalWire and Bird paths)")
-    uvicorn.run(create_sandbox_app(DEMO), host=host, port=port)
+    print(f"Sample ids: {sandbox.state.sandbox.sample_ids()}", flush=True)
+    uvicorn.run(sandbox, host=host, port=port)
     return 0

@@ -25,6 +25,7 @@ from app.providers import build_providers
 from app.recordings import RecordingService
 from app.settings import Settings
 from app.signing import Signer
+from app.transport import ShardedTransport
 
 USER_AGENT = "recording-gateway/0.1"
 
@@ -47,7 +48,8 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         async with httpx.AsyncClient(
-            transport=transport,
+            # A batch fans out to up to GATEWAY_MAX_BATCH concurrent calls (see transport.py).
+            transport=transport or ShardedTransport(),
             timeout=settings.upstream_timeout,
             headers={"User-Agent": USER_AGENT},
         ) as client:

@@ -38,3 +38,15 @@ async def test_graphiql_is_served_on_get(gateway: httpx.AsyncClient) -> None:
 async def test_health_lists_configured_providers(gateway: httpx.AsyncClient) -> None:
     response = await gateway.get("/healthz")
     assert response.json() == {"status": "ok", "providers": ["TWILIO", "SIGNALWIRE", "BIRD"]}
+
+
+async def test_aliases_cannot_bypass_the_batch_limit(
+    gateway: httpx.AsyncClient, sandbox: Sandbox
+) -> None:
+    rid = sandbox.sample_ids()["twilio"]
+    fields = " ".join(
+        f'a{n}: recording(provider: TWILIO, id: "{rid}") {{ id }}' for n in range(101)
+    )
+    body = await graphql(gateway, f"{{ {fields} }}")
+    assert body["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
+    assert sandbox.requests == []

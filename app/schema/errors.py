@@ -36,13 +36,14 @@ class ErrorCodes(MaskErrors):
         masked.extensions = {"code": "INTERNAL_SERVER_ERROR"}
         return masked
 
-    def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
-        processed = super()._process_errors(errors)
-        for error in processed:
-            extensions = error.extensions or {}
-            if "code" not in extensions:
-                error.extensions = {**extensions, "code": _code_for(error)}
-        return processed
+
+def ensure_codes(errors: list[GraphQLError]) -> None:
+    """Give every error that has none a code. Runs last, on every result (the schema's
+    ``process_errors``), so it also sees parse errors raised before any extension hook."""
+    for error in errors:
+        extensions = error.extensions or {}
+        if "code" not in extensions:
+            error.extensions = {**extensions, "code": _code_for(error)}
 
 
 def _code_for(error: GraphQLError) -> str:
