@@ -256,3 +256,29 @@ async def test_statuses_and_dates_are_exact(gateway: httpx.AsyncClient, sandbox:
     seen, _ = await walk(gateway, 4, criteria)
     assert seen == expected(sandbox, criteria)
     assert seen, "the window is not empty"
+
+
+async def test_resuming_survives_a_deletion_inside_the_upstream_page(
+    gateway: httpx.AsyncClient, sandbox: Sandbox
+) -> None:
+    """The cursor names the last item taken, not only its offset: a recording deleted
+    between two requests shifts the upstream page without a gap or a duplicate."""
+    original = expected(sandbox)
+    body = await page(gateway, 10)
+    shown = refs(body["data"]["recordings"])
+    twilio = [rid for provider, rid in shown if provider == "TWILIO"]
+    assert len(twilio) >= 2, shown
+    sandbox.dataset.delete("twilio", twilio[0])
+    rest, _ = await walk_from(gateway, body["data"]["recordings"]["pageInfo"]["endCursor"])
+    assert shown + rest == original
+
+
+async def walk_from(client: httpx.AsyncClient, after: str) -> tuple[list[tuple[str, str]], int]:
+    seen: list[tuple[str, str]] = []
+    for count in range(1, 100):
+        connection = (await page(client, 7, after))["data"]["recordings"]
+        seen += refs(connection)
+        if not connection["pageInfo"]["hasNextPage"]:
+            return seen, count
+        after = connection["pageInfo"]["endCursor"]
+    raise AssertionError("no end")
