@@ -107,3 +107,25 @@ class Recording:
     @property
     def ref(self) -> RecordingRef:
         return RecordingRef(self.provider, self.id)
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    """What a listing asks each provider for; adapters push down what they can express.
+
+    Bounds are half-open: ``created_after <= created_at < created_before``. An adapter may
+    return a superset (Twilio filters by whole day); the gateway applies the exact filter.
+    """
+
+    call_id: str | None = None
+    conference_id: str | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+
+
+@dataclass(frozen=True)
+class RecordingPage:
+    """One upstream page, newest first; ``next_token`` resumes after it (None: last page)."""
+
+    recordings: tuple[Recording, ...]
+    next_token: str | None = None

@@ -75,6 +75,7 @@ class Settings:
     upstream_timeout: float = 10.0
     cache: CacheSettings = CacheSettings()
     max_batch: int = 100
+    max_page_size: int = 100
     signing_keys: tuple[Secret, ...] = ()
     debug: bool = False
 
@@ -91,6 +92,7 @@ class Settings:
             upstream_timeout=env.number("GATEWAY_UPSTREAM_TIMEOUT", 10.0),
             cache=_cache(env),
             max_batch=env.integer("GATEWAY_MAX_BATCH", 100, low=1, high=10000),
+            max_page_size=env.integer("GATEWAY_MAX_PAGE_SIZE", 100, low=1, high=1000),
             signing_keys=_signing_keys(env),
         )
 

@@ -91,3 +91,11 @@ def test_bad_configuration_is_a_clear_error(env: dict[str, str], message: str) -
     for value in env.values():
         if value in ("x", "k"):
             assert f"'{value}'" not in str(caught.value)
+
+
+def test_max_page_size() -> None:
+    assert Settings.from_env({}).max_page_size == 100
+    assert Settings.from_env({"GATEWAY_MAX_PAGE_SIZE": "250"}).max_page_size == 250
+    for bad in ("0", "1001", "many"):
+        with pytest.raises(ConfigError, match="GATEWAY_MAX_PAGE_SIZE"):
+            Settings.from_env({"GATEWAY_MAX_PAGE_SIZE": bad})

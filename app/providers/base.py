@@ -26,7 +26,7 @@ from app.errors import (
     RateLimitedError,
     RecordingNotFoundError,
 )
-from app.models import Provider, Recording
+from app.models import ListQuery, Provider, Recording, RecordingPage
 
 logger = logging.getLogger("app.providers")
 
@@ -54,6 +54,18 @@ class RecordingProvider(Protocol):
 
     async def fetch(self, recording_id: str) -> Recording:
         """The recording, or RecordingNotFoundError / a ProviderError."""
+        ...
+
+    async def list_page(self, query: ListQuery, token: str | None, size: int) -> RecordingPage:
+        """One page of the account's recordings, newest first.
+
+        ``token`` None starts a listing (``query`` pushed down as far as the provider can,
+        at most ``size`` items); otherwise it is a ``next_token`` this adapter returned.
+        """
+        ...
+
+    def is_page_token(self, token: str) -> bool:
+        """Whether ``token`` could be a ``next_token`` of this adapter (checked before use)."""
         ...
 
 

@@ -1,13 +1,29 @@
-"""Bird's Recordings API (``https://api.bird.com/workspaces/{workspaceId}/recordings``)."""
+"""Bird's Recordings API (``https://api.bird.com/workspaces/{workspaceId}/recordings``).
+
+Listing: ``limit`` (1..99), ``pageToken``/``nextPageToken``, ``startAt`` (inclusive) and
+``endAt`` (exclusive) in RFC 3339, and ``sourceId``. ``sourceId`` is the call of a call
+recording but the conference of a conference recording, and a call recording may still
+carry a ``conferenceId``: so only a call id is pushed down (as ``sourceId``, a superset
+the gateway narrows), and a conference id is filtered by the gateway alone.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 
-from app.models import CallDirection, MediaFormat, Recording, RecordingStatus
+from app.errors import BadUserInputError
+from app.models import (
+    CallDirection,
+    ListQuery,
+    MediaFormat,
+    Recording,
+    RecordingPage,
+    RecordingStatus,
+)
 from app.models import Provider as ProviderName
 from app.providers import parsing
 from app.providers.base import UUID, HttpProvider
@@ -26,6 +42,9 @@ STATUSES = {
 }
 
 DIRECTIONS = {"incoming": CallDirection.INBOUND, "outgoing": CallDirection.OUTBOUND}
+
+MAX_LIMIT = 99
+MAX_TOKEN_LENGTH = 1024
 
 # Short-lived presigned links: never kept in ``raw`` (it is cached); media links are minted anew.
 VOLATILE_FIELDS = frozenset({"url"})
@@ -72,6 +91,42 @@ class BirdProvider(HttpProvider):
     def recording_url(self, recording_id: str, suffix: str = "") -> str:
         return f"{self._root}/{recording_id}{suffix}"
 
+    async def list_page(self, query: ListQuery, token: str | None, size: int) -> RecordingPage:
+        if query.call_id is not None and not UUID.match(query.call_id):
+            return RecordingPage(())  # not a Bird call id: no request needed
+        params = self.list_params(query, size)
+        if token is not None:
+            if not self.is_page_token(token):
+                raise BadUserInputError("not a Bird page token", provider=self.provider)
+            params["pageToken"] = token  # Bird wants the filters again with the token
+        what = f"recording list for workspace {self._workspace}"
+        return self.read_page(await self.get_json(self._root, params=params, what=what))
+
+    def list_params(self, query: ListQuery, size: int) -> dict[str, str]:
+        params = {"limit": str(max(1, min(size, MAX_LIMIT)))}
+        if query.call_id is not None:
+            params["sourceId"] = query.call_id
+        if query.created_after is not None:
+            params["startAt"] = rfc3339(query.created_after, ceil=False)
+        if query.created_before is not None:
+            params["endAt"] = rfc3339(query.created_before, ceil=True)
+        return params
+
+    def is_page_token(self, token: str) -> bool:
+        return 0 < len(token) <= MAX_TOKEN_LENGTH and token.isascii() and token.isprintable()
+
+    def read_page(self, payload: Mapping[str, Any]) -> RecordingPage:
+        """The envelope ``{results: [...], nextPageToken}`` (token absent or empty at the end)."""
+        items = payload.get("results")
+        if not isinstance(items, list):
+            raise self.malformed("a recording list without a 'results' array")
+        if not all(isinstance(item, Mapping) for item in items):
+            raise self.malformed("a recording list with an item that is not an object")
+        token = payload.get("nextPageToken")
+        if token is not None and not isinstance(token, str):
+            raise self.malformed("a nextPageToken that is not a string")
+        return RecordingPage(tuple(self.parse(item) for item in items), token or None)
+
     def to_recording(self, payload: Mapping[str, Any]) -> Recording:
         recording_id = payload["id"]
         if not isinstance(recording_id, str) or not UUID.match(recording_id):
@@ -101,6 +156,15 @@ class BirdProvider(HttpProvider):
             media_formats=(MediaFormat.MP3,),
             raw={k: v for k, v in payload.items() if k not in VOLATILE_FIELDS},
         )
+
+
+def rfc3339(moment: datetime, *, ceil: bool) -> str:
+    """``2026-03-02T17:45:12.234Z``: Bird's millisecond precision, rounded outwards."""
+    utc = moment.astimezone(UTC)
+    whole_ms = utc.replace(microsecond=utc.microsecond // 1000 * 1000)
+    if ceil and whole_ms != utc:
+        whole_ms += timedelta(milliseconds=1)
+    return f"{whole_ms:%Y-%m-%dT%H:%M:%S}.{whole_ms.microsecond // 1000:03d}Z"
 
 
 def phone_number(party: Any) -> str | None:

@@ -3,17 +3,27 @@
 Same paths, Basic auth, envelope and error body ``{code, message, more_info, status}``;
 the differences (id formats, value types, source casing) are absorbed by the
 lenient readers in ``parsing`` so one ``to_recording`` serves both.
+
+Listing: the first request carries ``PageSize``, ``CallSid``, ``ConferenceSid`` and the
+date filters (their format is the one thing each subclass does its own way); later pages
+follow ``next_page_uri`` verbatim. That URI is relative to the *host* (it carries any
+path prefix, e.g. ``/sandbox`` in demo mode) and is the page token the gateway keeps.
+A token is only ever used when its path is this account's list path: a cursor can never
+point the gateway (and its credentials) at another URL or host.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 import httpx
 
-from app.models import MediaFormat, Recording, RecordingStatus
+from app.errors import BadUserInputError
+from app.models import ListQuery, MediaFormat, Recording, RecordingPage, RecordingStatus
 from app.providers import parsing
 from app.providers.base import HttpProvider
 
@@ -45,12 +55,18 @@ SOURCES = {
 }
 SOURCES["startconferencerecording"] = "StartConferenceRecordingAPI"
 
+MAX_PAGE_SIZE = 1000
+# A next_page_uri is a path and a query of a few filters; anything far longer is not one.
+MAX_TOKEN_LENGTH = 2048
+
 
 class LamlProvider(HttpProvider):
     """Base for Twilio and SignalWire: one account, Basic auth, ``.json`` resources."""
 
     api_root: str
     media_formats: ClassVar[tuple[MediaFormat, ...]] = (MediaFormat.WAV, MediaFormat.MP3)
+    call_id_pattern: ClassVar[re.Pattern[str]]
+    conference_id_pattern: ClassVar[re.Pattern[str]]
 
     def __init__(
         self, client: httpx.AsyncClient, *, api_root: str, account: str, auth: httpx.BasicAuth
@@ -58,6 +74,10 @@ class LamlProvider(HttpProvider):
         super().__init__(client, auth, api_root)
         self.api_root = api_root
         self._account = account
+        self.list_url = f"{api_root}/Accounts/{account}/Recordings.json"
+        parts = urlsplit(self.list_url)
+        self._origin = f"{parts.scheme}://{parts.netloc}"
+        self._list_path = parts.path
 
     @property
     def account_id(self) -> str:
@@ -95,6 +115,62 @@ class LamlProvider(HttpProvider):
             media_formats=self.media_formats,
             raw=dict(payload),
         )
+
+    def date_params(self, query: ListQuery) -> dict[str, str]:
+        """``DateCreated>``/``DateCreated<`` in this provider's format (a superset is fine)."""
+        raise NotImplementedError
+
+    async def list_page(self, query: ListQuery, token: str | None, size: int) -> RecordingPage:
+        if not self._may_match(query):
+            return RecordingPage(())  # e.g. a Bird call id: this provider has no such call
+        what = f"recording list for account {self._account}"
+        if token is None:
+            params = self.list_params(query, size)
+            payload = await self.get_json(self.list_url, params=params, what=what)
+        elif self.is_page_token(token):
+            payload = await self.get_json(self._origin + token, what=what)
+        else:
+            message = f"not a {self.label} page of this account"
+            raise BadUserInputError(message, provider=self.provider)
+        return self.read_page(payload)
+
+    def list_params(self, query: ListQuery, size: int) -> dict[str, str]:
+        """The first request's query: page size, id filters, date filters."""
+        params = {"PageSize": str(max(1, min(size, MAX_PAGE_SIZE)))}
+        if query.call_id is not None:
+            params["CallSid"] = query.call_id
+        if query.conference_id is not None:
+            params["ConferenceSid"] = query.conference_id
+        return params | self.date_params(query)
+
+    def is_page_token(self, token: str) -> bool:
+        if len(token) > MAX_TOKEN_LENGTH or not token.isascii() or not token.isprintable():
+            return False
+        if not token.startswith("/") or token.startswith("//") or " " in token or "\\" in token:
+            return False
+        parts = urlsplit(token)
+        foreign = parts.scheme or parts.netloc or parts.fragment
+        return not foreign and parts.path == self._list_path
+
+    def read_page(self, payload: Mapping[str, Any]) -> RecordingPage:
+        """The envelope ``{recordings: [...], next_page_uri, ...}``."""
+        items = payload.get("recordings")
+        if not isinstance(items, list):
+            raise self.malformed("a recording list without a 'recordings' array")
+        if not all(isinstance(item, Mapping) for item in items):
+            raise self.malformed("a recording list with an item that is not an object")
+        next_uri = payload.get("next_page_uri")
+        if next_uri is not None and next_uri != "":
+            if not isinstance(next_uri, str) or not self.is_page_token(next_uri):
+                raise self.malformed("a next_page_uri outside its recording list")
+        return RecordingPage(tuple(self.parse(item) for item in items), next_uri or None)
+
+    def _may_match(self, query: ListQuery) -> bool:
+        """False when an id filter cannot be one of this provider's ids (no request needed)."""
+        if query.call_id is not None and not self.call_id_pattern.match(query.call_id):
+            return False
+        conference = query.conference_id
+        return conference is None or bool(self.conference_id_pattern.match(conference))
 
 
 def _first(payload: Mapping[str, Any], *keys: str) -> Any:

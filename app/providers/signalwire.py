@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+
 import httpx
 
-from app.models import Provider
+from app.models import ListQuery, Provider
 from app.providers.base import UUID
 from app.providers.laml import LamlProvider
 from app.settings import SignalWireSettings
@@ -16,6 +19,8 @@ class SignalWireProvider(LamlProvider):
     provider = Provider.SIGNALWIRE
     id_pattern = UUID
     id_description = "a UUID"
+    call_id_pattern = UUID
+    conference_id_pattern = UUID
 
     @classmethod
     def from_settings(
@@ -27,3 +32,23 @@ class SignalWireProvider(LamlProvider):
             account=settings.project_id,
             auth=httpx.BasicAuth(settings.project_id, str(settings.api_token)),
         )
+
+    def date_params(self, query: ListQuery) -> dict[str, str]:
+        """RFC 2822 instants, both inclusive, widened to whole seconds (RFC 2822 has no less)."""
+        params: dict[str, str] = {}
+        if query.created_after is not None:
+            params["DateCreated>"] = rfc2822(query.created_after.replace(microsecond=0))
+        if query.created_before is not None:
+            last = query.created_before - timedelta(microseconds=1)
+            params["DateCreated<"] = rfc2822(_ceil_second(last))
+        return params
+
+
+def rfc2822(moment: datetime) -> str:
+    """``Sun, 01 Mar 2026 12:00:00 +0000``."""
+    return format_datetime(moment.astimezone(UTC))
+
+
+def _ceil_second(moment: datetime) -> datetime:
+    whole = moment.replace(microsecond=0)
+    return whole if whole == moment else whole + timedelta(seconds=1)

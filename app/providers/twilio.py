@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, timedelta
 
 import httpx
 
-from app.models import Provider
+from app.models import ListQuery, Provider
 from app.providers.laml import LamlProvider
 from app.settings import TwilioSettings
 
@@ -17,6 +18,8 @@ class TwilioProvider(LamlProvider):
     provider = Provider.TWILIO
     id_pattern = re.compile(r"^RE[0-9a-fA-F]{32}$")
     id_description = "RE followed by 32 hex digits"
+    call_id_pattern = re.compile(r"^CA[0-9a-fA-F]{32}$")
+    conference_id_pattern = re.compile(r"^CF[0-9a-fA-F]{32}$")
 
     @classmethod
     def from_settings(cls, client: httpx.AsyncClient, settings: TwilioSettings) -> TwilioProvider:
@@ -26,3 +29,14 @@ class TwilioProvider(LamlProvider):
             account=settings.account_sid,
             auth=httpx.BasicAuth(settings.username, str(settings.password)),
         )
+
+    def date_params(self, query: ListQuery) -> dict[str, str]:
+        """Whole UTC days, both inclusive: the days holding the bounds (a superset)."""
+        params: dict[str, str] = {}
+        if query.created_after is not None:
+            params["DateCreated>"] = query.created_after.astimezone(UTC).date().isoformat()
+        if query.created_before is not None:
+            # The bound is exclusive: a recording at 00:00:00 sharp belongs to the day before.
+            last = query.created_before.astimezone(UTC) - timedelta(microseconds=1)
+            params["DateCreated<"] = last.date().isoformat()
+        return params

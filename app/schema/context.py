@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from graphql.error import GraphQLError
 from starlette.requests import Request
 
 from app.recordings import RecordingService
@@ -21,3 +22,6 @@ class Context:
     recordings: RecordingService
     loaders: Loaders
     signer: Signer
+    # Errors of a field that still resolved (a listing with one provider down); see
+    # ``app.schema.errors.report``.
+    reported_errors: list[GraphQLError] = field(default_factory=list)

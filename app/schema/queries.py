@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Annotated
 
 import strawberry
 
 from app import models
 from app.errors import BadUserInputError
 from app.models import Provider
+from app.schema.connection import (
+    DEFAULT_PAGE_SIZE,
+    RecordingConnection,
+    RecordingFilter,
+    resolve,
+)
 from app.schema.context import Context
 from app.schema.types import Recording
 
@@ -51,6 +58,24 @@ class Query:
             *(loader.load(ref.to_model()) for ref in refs), return_exceptions=True
         )
         return [_item(result) for result in found]
+
+    @strawberry.field(
+        description=(
+            "Recordings of every selected provider merged newest first (createdAt, then "
+            "provider, then id), filtered exactly, `first` at a time (null means 20; at most "
+            "GATEWAY_MAX_PAGE_SIZE, default 100). A provider that fails adds an error naming "
+            "it while the others' recordings are still returned; the end cursor retries it."
+        )
+    )
+    async def recordings(
+        self,
+        info: strawberry.Info[Context, None],
+        first: int | None = DEFAULT_PAGE_SIZE,
+        after: str | None = None,
+        filter_: Annotated[RecordingFilter | None, strawberry.argument(name="filter")] = None,
+    ) -> RecordingConnection:
+        size = DEFAULT_PAGE_SIZE if first is None else first
+        return await resolve(info, size, after, filter_)
 
 
 def _item(result: models.Recording | BaseException) -> Recording:
