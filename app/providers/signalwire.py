@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import httpx
 
-from app.models import Provider
-from app.providers.base import UUID
+from app.models import MediaFormat, Provider
+from app.providers.base import UUID, ProviderLink
 from app.providers.laml import LamlProvider
 from app.settings import SignalWireSettings
 
@@ -27,3 +29,11 @@ class SignalWireProvider(LamlProvider):
             account=settings.project_id,
             auth=httpx.BasicAuth(settings.project_id, str(settings.api_token)),
         )
+
+    async def direct_link(
+        self, recording_id: str, fmt: MediaFormat, expires_at: datetime
+    ) -> ProviderLink:
+        """The public ``.mp3``/``.wav`` URL; SignalWire media needs no credentials. The URL
+        itself never expires, so ``expires_at`` is advisory: when to mint a new one."""
+        self.check_id(recording_id)
+        return ProviderLink(self.media_url(recording_id, fmt), expires_at)

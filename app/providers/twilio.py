@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
 
 import httpx
 
-from app.models import Provider
+from app.errors import MediaDirectUnavailableError
+from app.models import MediaFormat, Provider
+from app.providers.base import ProviderLink
 from app.providers.laml import LamlProvider
 from app.settings import TwilioSettings
 
@@ -25,4 +28,13 @@ class TwilioProvider(LamlProvider):
             api_root=f"{settings.base_url}/2010-04-01",
             account=settings.account_sid,
             auth=httpx.BasicAuth(settings.username, str(settings.password)),
+        )
+
+    async def direct_link(
+        self, recording_id: str, fmt: MediaFormat, expires_at: datetime
+    ) -> ProviderLink:
+        raise MediaDirectUnavailableError(
+            "Twilio media may require HTTP auth with the account's credentials, which never "
+            "leave the gateway; use delivery: PROXY",
+            provider=self.provider,
         )
