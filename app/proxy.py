@@ -69,7 +69,8 @@ async def media_endpoint(request: Request) -> Response:
         await upstream.aclose()
         return error_response(exc)
     except BaseException:
-        await upstream.aclose()
+        with anyio.CancelScope(shield=True):
+            await upstream.aclose()
         raise
 
 
