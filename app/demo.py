@@ -49,6 +49,6 @@ def banner(gateway_url: str, sample_ids: Mapping[str, str]) -> str:
         f"query Demo {{\n{refs}\n}}\n"
         "fragment fields on Recording {\n"
         "  provider id status providerStatus source from to channels durationSeconds\n"
-        "  startedAt endedAt price { amount currency } mediaFormats\n"
+        "  startedAt endedAt price { amount currency } mediaFormats mediaUrl\n"
         "}\n\n"
     )

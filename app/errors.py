@@ -8,6 +8,12 @@ Every error a client can see is a ``GatewayError`` and carries a stable ``code``
     ├── BadUserInputError                BAD_USER_INPUT
     ├── ProviderNotConfiguredError       PROVIDER_NOT_CONFIGURED
     ├── RecordingNotFoundError           NOT_FOUND
+    ├── MediaDirectUnavailableError      MEDIA_DIRECT_UNAVAILABLE (no credential-free link)
+    ├── MediaLinkError                   (GET /media/{token} only; never a GraphQL error)
+    │   ├── MediaLinkInvalidError        MEDIA_LINK_INVALID  -> 403 (bad or tampered token)
+    │   ├── MediaLinkExpiredError        MEDIA_LINK_EXPIRED  -> 410
+    │   └── MediaLinkGoneError           MEDIA_LINK_UNKNOWN  -> 404 (account no longer served)
+    ├── RangeNotSatisfiableError         RANGE_NOT_SATISFIABLE -> 416 (+ the full size)
     └── ProviderError                    (an upstream provider misbehaved)
         ├── ProviderAuthError            PROVIDER_AUTH_FAILED
         ├── RateLimitedError             PROVIDER_RATE_LIMITED (+ retryAfter)
@@ -72,6 +78,44 @@ class RecordingNotFoundError(GatewayError):
     """The provider says there is no such recording in the configured account."""
 
     code = "NOT_FOUND"
+
+
+class MediaDirectUnavailableError(GatewayError):
+    """The provider has no link to the media that works without the gateway's credentials."""
+
+    code = "MEDIA_DIRECT_UNAVAILABLE"
+
+
+class MediaLinkError(GatewayError):
+    """A media link handed back to ``/media/{token}`` cannot be served."""
+
+
+class MediaLinkInvalidError(MediaLinkError):
+    """The token was not signed by this gateway (tampered, truncated, or an unknown key)."""
+
+    code = "MEDIA_LINK_INVALID"
+
+
+class MediaLinkExpiredError(MediaLinkError):
+    """The token is authentic but past its expiry."""
+
+    code = "MEDIA_LINK_EXPIRED"
+
+
+class MediaLinkGoneError(MediaLinkError):
+    """The token is authentic but names a provider account this gateway no longer serves."""
+
+    code = "MEDIA_LINK_UNKNOWN"
+
+
+class RangeNotSatisfiableError(GatewayError):
+    """The requested byte range lies outside the media; ``size`` is its length when known."""
+
+    code = "RANGE_NOT_SATISFIABLE"
+
+    def __init__(self, message: str, *, size: int | None, provider: Provider | None = None) -> None:
+        super().__init__(message, provider=provider)
+        self.size = size
 
 
 class ProviderError(GatewayError):

@@ -2,7 +2,8 @@
 
 A request flows: Starlette route -> ``GatewayGraphQL`` (fresh ``Context``) ->
 resolvers in ``app.schema`` -> ``RecordingService`` -> a provider adapter ->
-the one shared ``httpx.AsyncClient`` opened by the lifespan.
+the one shared ``httpx.AsyncClient`` opened by the lifespan. Media links handed out
+by the schema come back to ``/media/{token}`` (``app.proxy``), which streams the audio.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from app.cache import RecordingCache
 from app.errors import ConfigError
 from app.graphql import GatewayGraphQL
 from app.providers import build_providers
+from app.proxy import media_endpoint
 from app.recordings import RecordingService
 from app.settings import Settings
 from app.signing import Signer
@@ -64,6 +66,7 @@ def create_app(
         Route("/", _home),
         Route("/healthz", _health),
         Route("/graphql", GatewayGraphQL(), methods=["GET", "POST"]),
+        Route("/media/{token}", media_endpoint, methods=["GET", "HEAD"]),
     ]
     if sandbox is not None:
         routes.append(Mount("/sandbox", app=sandbox))

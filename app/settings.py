@@ -77,6 +77,8 @@ class Settings:
     max_batch: int = 100
     max_page_size: int = 100
     signing_keys: tuple[Secret, ...] = ()
+    public_url: str | None = None
+    media_max_ttl: int = 3600
     debug: bool = False
 
     @classmethod
@@ -94,6 +96,8 @@ class Settings:
             max_batch=env.integer("GATEWAY_MAX_BATCH", 100, low=1, high=10000),
             max_page_size=env.integer("GATEWAY_MAX_PAGE_SIZE", 100, low=1, high=1000),
             signing_keys=_signing_keys(env),
+            public_url=_public_url(env),
+            media_max_ttl=env.integer("GATEWAY_MEDIA_MAX_TTL", 3600, low=1, high=7 * 24 * 3600),
         )
 
 
@@ -206,6 +210,16 @@ def _signing_keys(env: _Env) -> tuple[Secret, ...]:
     if any(len(key) < 16 for key in keys):
         raise ConfigError("each GATEWAY_SIGNING_KEYS entry must be at least 16 characters")
     return tuple(Secret(key) for key in keys)
+
+
+def _public_url(env: _Env) -> str | None:
+    """Where clients reach the gateway (media links are built on it); no query, no fragment."""
+    value = env.get("GATEWAY_PUBLIC_URL")
+    if value is None:
+        return None
+    if "?" in value or "#" in value:
+        raise ConfigError(f"GATEWAY_PUBLIC_URL must be a plain http(s) URL, got {value!r}")
+    return _base_url(value, "GATEWAY_PUBLIC_URL")
 
 
 def _cache(env: _Env) -> CacheSettings:

@@ -78,8 +78,13 @@ def test_demo_command_serves_its_printed_query() -> None:
             query = printed[start : printed.index("\n\n", start)]
             with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
                 body = client.post("/graphql", json={"query": query}).json()
+                media = [client.get(r["mediaUrl"]) for r in body["data"].values()]
         finally:
             process.terminate()
             process.wait(timeout=30)
     assert "errors" not in body, body
     assert {r["provider"] for r in body["data"].values()} == {"TWILIO", "SIGNALWIRE", "BIRD"}
+    for response in media:  # the printed links play, the gateway streaming from its own sandbox
+        assert response.status_code == 200
+        assert response.headers["content-type"] == "audio/mpeg"
+        assert response.content[:1] == b"\xff"

@@ -3,7 +3,7 @@
 Adapters get the gateway's shared ``httpx.AsyncClient`` and their settings; they
 never create clients or read the environment. ``HttpProvider.send`` is the single
 choke point where transport errors, HTTP statuses and vendor error bodies become
-``app.errors`` exceptions.
+``app.errors`` exceptions; it also follows redirects by hand for media downloads.
 """
 
 from __future__ import annotations
@@ -11,26 +11,43 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, ClassVar, Protocol
 
 import httpx
 
+from app.byteranges import unsatisfied_size
 from app.errors import (
     BadUserInputError,
     MalformedProviderResponseError,
+    MediaDirectUnavailableError,
     ProviderAuthError,
     ProviderError,
     ProviderUnavailableError,
+    RangeNotSatisfiableError,
     RateLimitedError,
     RecordingNotFoundError,
 )
-from app.models import ListQuery, Provider, Recording, RecordingPage
+from app.models import ListQuery, MediaFormat, Provider, Recording, RecordingPage
 
 logger = logging.getLogger("app.providers")
 
 UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+#: Redirects a media download may take (Bird's 307 to S3, a Twilio CDN hop).
+MEDIA_REDIRECTS = 3
+#: Request headers a redirect hop carries over (never Authorization or cookies).
+_HOP_HEADERS = ("accept", "accept-encoding", "range")
+
+
+@dataclass(frozen=True)
+class ProviderLink:
+    """A provider's own link to media that works without the gateway's credentials."""
+
+    url: str
+    expires_at: datetime
 
 
 class RecordingProvider(Protocol):
@@ -68,6 +85,27 @@ class RecordingProvider(Protocol):
         """Whether ``token`` could be a ``next_token`` of this adapter (checked before use)."""
         ...
 
+    @property
+    def media_formats(self) -> tuple[MediaFormat, ...]:
+        """The formats the provider serves media in."""
+        ...
+
+    async def open_media(
+        self, recording_id: str, fmt: MediaFormat, range_header: str | None = None
+    ) -> httpx.Response:
+        """The media as an open, unread streaming response (200 or 206), redirects followed.
+
+        The caller must close it. ``range_header`` is forwarded as ``Range``.
+        """
+        ...
+
+    async def direct_link(
+        self, recording_id: str, fmt: MediaFormat, expires_at: datetime
+    ) -> ProviderLink:
+        """The provider's own credential-free link (``expires_at`` is the wished expiry; the
+        link says when it really expires), or MediaDirectUnavailableError."""
+        ...
+
 
 class HttpProvider:
     """Shared plumbing for adapters: id checks, sending, and error translation."""
@@ -75,6 +113,9 @@ class HttpProvider:
     provider: ClassVar[Provider]
     id_pattern: ClassVar[re.Pattern[str]]
     id_description: ClassVar[str]
+    media_formats: ClassVar[tuple[MediaFormat, ...]] = ()
+    #: Whether a redirect back to the API's own origin keeps the credentials (never elsewhere).
+    redirect_credentials: ClassVar[bool] = True
 
     def __init__(self, client: httpx.AsyncClient, auth: httpx.Auth, endpoint: str) -> None:
         self._client = client
@@ -92,6 +133,40 @@ class HttpProvider:
     def to_recording(self, payload: Mapping[str, Any]) -> Recording:
         """Read the vendor's JSON; raise KeyError/TypeError/ValueError if it is not a recording."""
         raise NotImplementedError
+
+    def media_url(self, recording_id: str, fmt: MediaFormat) -> str:
+        """The URL the provider serves the media at (with the gateway's credentials)."""
+        raise NotImplementedError
+
+    def media_request(
+        self, recording_id: str, fmt: MediaFormat, range_header: str | None = None
+    ) -> httpx.Request:
+        """GET of the media. Always GET, also for a client's HEAD: presigned links are
+        signed for one method. ``identity`` keeps bytes and ranges those of the file."""
+        if fmt not in self.media_formats:
+            raise BadUserInputError(
+                f"{self.label} does not serve {fmt.name} media", provider=self.provider
+            )
+        headers = {"Accept-Encoding": "identity"}
+        if range_header:
+            headers["Range"] = range_header
+        return self._client.build_request("GET", self.media_url(recording_id, fmt), headers=headers)
+
+    async def open_media(
+        self, recording_id: str, fmt: MediaFormat, range_header: str | None = None
+    ) -> httpx.Response:
+        request = self.media_request(recording_id, fmt, range_header)
+        what = f"media for recording {recording_id!r}"
+        return await self.send(request, what=what, stream=True, max_redirects=MEDIA_REDIRECTS)
+
+    async def direct_link(
+        self, recording_id: str, fmt: MediaFormat, expires_at: datetime
+    ) -> ProviderLink:
+        raise MediaDirectUnavailableError(
+            f"{self.label} has no media link that works without the gateway's credentials; "
+            "use delivery: PROXY",
+            provider=self.provider,
+        )
 
     async def fetch(self, recording_id: str) -> Recording:
         self.check_id(recording_id)
@@ -133,15 +208,41 @@ class HttpProvider:
         what: str = "such resource",
         stream: bool = False,
         authenticate: bool = True,
+        max_redirects: int = 0,
     ) -> httpx.Response:
         """Send ``request``; return a 2xx/3xx response or raise the matching GatewayError.
 
         ``what`` names the resource for a NOT_FOUND message ("recording 'RE…'").
         ``authenticate=False`` sends no credentials (e.g. to a presigned link's host).
+        ``max_redirects`` > 0 follows that many redirects by hand, to http(s) only, with
+        credentials only back to the first request's origin (and only when the adapter's
+        ``redirect_credentials`` says so); a redirect beyond them is PROVIDER_BAD_RESPONSE.
         """
-        auth = self._auth if authenticate else None
+        origin = _origin(request.url)
+        credentials = authenticate
+        for hop in range(max_redirects + 1):
+            response = await self._transmit(request, credentials=credentials, stream=stream)
+            if response.status_code >= 400:
+                if stream:
+                    await response.aread()
+                    await response.aclose()
+                raise self._status_error(response, what)
+            if not max_redirects or not 300 <= response.status_code < 400:
+                return response
+            await response.aclose()
+            if hop == max_redirects:
+                break
+            request = self.next_hop(request, response)
+            same_origin = _origin(request.url) == origin
+            credentials = authenticate and self.redirect_credentials and same_origin
+        raise self.malformed(f"more than {max_redirects} redirects")
+
+    async def _transmit(
+        self, request: httpx.Request, *, credentials: bool, stream: bool
+    ) -> httpx.Response:
+        auth = self._auth if credentials else None
         try:
-            response = await self._client.send(request, auth=auth, stream=stream)
+            return await self._client.send(request, auth=auth, stream=stream)
         except httpx.TimeoutException as exc:
             raise ProviderUnavailableError(
                 f"{self.label} did not answer in time", provider=self.provider
@@ -151,12 +252,21 @@ class HttpProvider:
                 f"{self.label} could not be reached ({type(exc).__name__})",
                 provider=self.provider,
             ) from exc
-        if response.status_code >= 400:
-            if stream:
-                await response.aread()
-                await response.aclose()
-            raise self._status_error(response, what)
-        return response
+
+    def next_hop(self, request: httpx.Request, response: httpx.Response) -> httpx.Request:
+        """The next hop of a redirect: same method, only the ``_HOP_HEADERS``."""
+        status = response.status_code
+        location = response.headers.get("location")
+        if not location:
+            raise self.malformed(f"a redirect (HTTP {status}) without a Location", status)
+        try:
+            url = request.url.join(location)
+        except httpx.InvalidURL as exc:
+            raise self.malformed(f"a redirect (HTTP {status}) to an invalid URL", status) from exc
+        if url.scheme not in ("http", "https"):
+            raise self.malformed(f"a redirect (HTTP {status}) to a non-HTTP URL", status)
+        headers = {name: request.headers[name] for name in _HOP_HEADERS if name in request.headers}
+        return self._client.build_request(request.method, url, headers=headers)
 
     async def get_json(
         self, url: str, *, what: str = "such resource", **kwargs: Any
@@ -183,7 +293,7 @@ class HttpProvider:
 
     def _status_error(
         self, response: httpx.Response, what: str
-    ) -> ProviderError | RecordingNotFoundError:
+    ) -> ProviderError | RecordingNotFoundError | RangeNotSatisfiableError:
         status = response.status_code
         try:
             vendor_code = self.parse_error_body(response.json())
@@ -196,6 +306,10 @@ class HttpProvider:
             return ProviderAuthError(message, status=status, **kwargs)
         if status == 404:
             return RecordingNotFoundError(f"{self.label} has no {what}", provider=self.provider)
+        if status == 416:
+            size = unsatisfied_size(response.headers.get("content-range"))
+            message = "the requested range is outside the media"
+            return RangeNotSatisfiableError(message, size=size, provider=self.provider)
         if status == 429:
             retry_after = retry_after_seconds(response.headers.get("retry-after"))
             message = f"{self.label} is rate-limiting the gateway ({detail})"
@@ -205,6 +319,10 @@ class HttpProvider:
             return ProviderUnavailableError(message, status=status, **kwargs)
         message = f"{self.label} refused the request ({detail})"
         return MalformedProviderResponseError(message, status=status, **kwargs)
+
+
+def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
+    return url.scheme, url.host, url.port
 
 
 def retry_after_seconds(value: str | None) -> int | None:

@@ -87,6 +87,9 @@ class LamlProvider(HttpProvider):
         """Metadata with ``.json``; the media with ``""``, ``.wav`` or ``.mp3``."""
         return f"{self.api_root}/Accounts/{self._account}/Recordings/{recording_id}{suffix}"
 
+    def media_url(self, recording_id: str, fmt: MediaFormat) -> str:
+        return self.recording_url(recording_id, f".{fmt.value}")
+
     def to_recording(self, payload: Mapping[str, Any]) -> Recording:
         sid = payload["sid"]
         if not isinstance(sid, str) or not self.id_pattern.match(sid):

@@ -7,8 +7,8 @@ from email.utils import format_datetime
 
 import httpx
 
-from app.models import ListQuery, Provider
-from app.providers.base import UUID
+from app.models import ListQuery, MediaFormat, Provider
+from app.providers.base import UUID, ProviderLink
 from app.providers.laml import LamlProvider
 from app.settings import SignalWireSettings
 
@@ -42,6 +42,14 @@ class SignalWireProvider(LamlProvider):
             last = query.created_before - timedelta(microseconds=1)
             params["DateCreated<"] = rfc2822(_ceil_second(last))
         return params
+
+    async def direct_link(
+        self, recording_id: str, fmt: MediaFormat, expires_at: datetime
+    ) -> ProviderLink:
+        """The public ``.mp3``/``.wav`` URL; SignalWire media needs no credentials. The URL
+        itself never expires, so ``expires_at`` is advisory: when to mint a new one."""
+        self.check_id(recording_id)
+        return ProviderLink(self.media_url(recording_id, fmt), expires_at)
 
 
 def rfc2822(moment: datetime) -> str:

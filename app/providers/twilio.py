@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, timedelta
+from datetime import UTC, datetime, timedelta
 
 import httpx
 
-from app.models import ListQuery, Provider
+from app.errors import MediaDirectUnavailableError
+from app.models import ListQuery, MediaFormat, Provider
+from app.providers.base import ProviderLink
 from app.providers.laml import LamlProvider
 from app.settings import TwilioSettings
 
@@ -40,3 +42,12 @@ class TwilioProvider(LamlProvider):
             last = query.created_before.astimezone(UTC) - timedelta(microseconds=1)
             params["DateCreated<"] = last.date().isoformat()
         return params
+
+    async def direct_link(
+        self, recording_id: str, fmt: MediaFormat, expires_at: datetime
+    ) -> ProviderLink:
+        raise MediaDirectUnavailableError(
+            "Twilio media may require HTTP auth with the account's credentials, which never "
+            "leave the gateway; use delivery: PROXY",
+            provider=self.provider,
+        )

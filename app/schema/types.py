@@ -8,8 +8,10 @@ from decimal import Decimal
 import strawberry
 from strawberry.scalars import JSON
 
-from app import models
+from app import media, models
+from app.media import MediaDelivery, MediaLinks
 from app.models import CallDirection, MediaFormat, Provider, RecordingStatus
+from app.schema.context import Context
 
 # The model's enums are the GraphQL enums: registering them keeps one definition.
 strawberry.enum(Provider, description="A recording provider.")
@@ -18,12 +20,46 @@ strawberry.enum(
 )
 strawberry.enum(MediaFormat, description="An audio container.")
 strawberry.enum(CallDirection, description="Direction of the call.")
+strawberry.enum(
+    MediaDelivery,
+    description=(
+        "PROXY: a signed, expiring link to the gateway, which streams the audio (Range "
+        "supported). DIRECT: the provider's own link, where one works without the gateway's "
+        "credentials (SignalWire, Bird); Twilio has none (MEDIA_DIRECT_UNAVAILABLE)."
+    ),
+)
+
+MEDIA_HELP = (
+    "Null while the recording is not COMPLETED or the provider does not offer `format` "
+    "(Bird: MP3 only). `expiresIn` is in seconds, at least 1 (else BAD_USER_INPUT), and "
+    "capped silently at GATEWAY_MEDIA_MAX_TTL (default 3600). Links are minted per request. "
+    "DIRECT: SignalWire's public URL (its expiry is advisory: the URL itself does not expire); "
+    "Bird's presigned URL with its own, real expiry (expiresIn cannot extend it); Twilio: null "
+    "with MEDIA_DIRECT_UNAVAILABLE."
+)
 
 
 @strawberry.type(description="A positive amount charged.")
 class Money:
     amount: Decimal
     currency: str
+
+
+@strawberry.type(description="A link to a recording's audio, and until when it works.")
+class MediaLink:
+    url: str = strawberry.field(description="For <audio src> or a download; no credentials.")
+    expires_at: datetime
+    format: MediaFormat
+    content_type: str = strawberry.field(description="audio/mpeg or audio/wav.")
+
+    @classmethod
+    def from_model(cls, link: media.MediaLink) -> MediaLink:
+        return cls(
+            url=link.url,
+            expires_at=link.expires_at,
+            format=link.format,
+            content_type=link.content_type,
+        )
 
 
 @strawberry.type(description="One call recording, normalised across providers.")
@@ -61,6 +97,29 @@ class Recording:
     raw: JSON = strawberry.field(
         description="The provider's payload as received, less short-lived signed links."
     )
+    model: strawberry.Private[models.Recording]
+
+    @strawberry.field(description=f"A link to the audio. {MEDIA_HELP}")
+    async def media(
+        self,
+        info: strawberry.Info[Context, None],
+        format: MediaFormat = MediaFormat.MP3,
+        delivery: MediaDelivery = MediaDelivery.PROXY,
+        expires_in: int = 900,
+    ) -> MediaLink | None:
+        link = await _mint(info, self.model, format, delivery, expires_in)
+        return MediaLink.from_model(link) if link else None
+
+    @strawberry.field(description=f"The URL of `media`. {MEDIA_HELP}")
+    async def media_url(
+        self,
+        info: strawberry.Info[Context, None],
+        format: MediaFormat = MediaFormat.MP3,
+        delivery: MediaDelivery = MediaDelivery.PROXY,
+        expires_in: int = 900,
+    ) -> str | None:
+        link = await _mint(info, self.model, format, delivery, expires_in)
+        return link.url if link else None
 
     @classmethod
     def from_model(cls, recording: models.Recording) -> Recording:
@@ -87,4 +146,17 @@ class Recording:
             error_code=recording.error_code,
             media_formats=list(recording.media_formats),
             raw=JSON(dict(recording.raw)),
+            model=recording,
         )
+
+
+async def _mint(
+    info: strawberry.Info[Context, None],
+    recording: models.Recording,
+    fmt: MediaFormat,
+    delivery: MediaDelivery,
+    expires_in: int,
+) -> media.MediaLink | None:
+    context = info.context
+    links = MediaLinks.from_settings(context.settings, context.recordings, context.signer)
+    return await links.link(recording, fmt, delivery, expires_in, str(context.request.base_url))

@@ -1,0 +1,189 @@
+"""Media links: what ``Recording.media`` / ``mediaUrl`` hand out, and the tokens behind them.
+
+A PROXY link points at the gateway, ``{GATEWAY_PUBLIC_URL or the request's base}/media/{token}``.
+The token is the one ``Signer``'s (purpose ``media``, HMAC-SHA256) over::
+
+    {"p": provider, "t": tenant digest, "r": recording id, "f": format, "exp": unix seconds}
+
+The tenant (API endpoint + account) is there only as a digest: no account id is in clear
+in a URL. ``/media/{token}`` checks, cheapest first, none of them costing an upstream request:
+the signature (403), the expiry (410), then that the provider is still configured with
+the same account (404: the link is authentic but names nothing this gateway serves now).
+
+A DIRECT link is the provider's own, where one works without the gateway's credentials
+(each adapter's ``direct_link``). Links are minted per request; nothing cached holds one.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import hmac
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from app.errors import (
+    BadUserInputError,
+    MediaLinkExpiredError,
+    MediaLinkGoneError,
+    MediaLinkInvalidError,
+    ProviderNotConfiguredError,
+)
+from app.models import MediaFormat, Provider, Recording, RecordingStatus
+from app.providers import RecordingProvider
+from app.recordings import RecordingService
+from app.settings import Settings
+from app.signing import BadSignatureError, Signer
+
+PURPOSE = "media"
+CONTENT_TYPES = {MediaFormat.MP3: "audio/mpeg", MediaFormat.WAV: "audio/wav"}
+
+
+class MediaDelivery(enum.Enum):
+    """How a media link reaches the audio: through the gateway, or straight from the provider."""
+
+    PROXY = "proxy"
+    DIRECT = "direct"
+
+
+@dataclass(frozen=True)
+class MediaLink:
+    """A link to a recording's audio, and until when it works."""
+
+    url: str
+    expires_at: datetime
+    format: MediaFormat
+
+    @property
+    def content_type(self) -> str:
+        return CONTENT_TYPES[self.format]
+
+
+@dataclass(frozen=True)
+class MediaClaim:
+    """What a media token grants: one recording's media, in one format, until ``expires``."""
+
+    provider: Provider
+    tenant: str
+    recording_id: str
+    format: MediaFormat
+    expires: int
+
+    def to_payload(self) -> dict[str, Any]:
+        return {
+            "p": self.provider.value,
+            "t": self.tenant,
+            "r": self.recording_id,
+            "f": self.format.value,
+            "exp": self.expires,
+        }
+
+    @classmethod
+    def from_payload(cls, payload: Mapping[str, Any]) -> MediaClaim:
+        """The claim in a verified payload; KeyError/TypeError/ValueError if it is not one."""
+        tenant, recording_id, expires = payload["t"], payload["r"], payload["exp"]
+        if not isinstance(tenant, str) or not isinstance(recording_id, str):
+            raise TypeError("tenant and recording id must be strings")
+        if not isinstance(expires, int) or isinstance(expires, bool):
+            raise TypeError("exp must be an integer")
+        return cls(Provider(payload["p"]), tenant, recording_id, MediaFormat(payload["f"]), expires)
+
+    @property
+    def content_type(self) -> str:
+        return CONTENT_TYPES[self.format]
+
+    @property
+    def filename(self) -> str:
+        return f"{self.provider.value}-{self.recording_id}.{self.format.value}"
+
+
+def tenant_digest(provider: Provider, tenant: str) -> str:
+    """Names an account at its endpoint without saying which (128 bits of SHA-256)."""
+    return hashlib.sha256(f"media|{provider.value}|{tenant}".encode()).hexdigest()[:32]
+
+
+class MediaLinks:
+    """Mints media links for GraphQL and checks their tokens for ``/media/{token}``."""
+
+    def __init__(
+        self,
+        recordings: RecordingService,
+        signer: Signer,
+        *,
+        max_ttl: int = 3600,
+        public_url: str | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._recordings = recordings
+        self._signer = signer
+        self._max_ttl = max_ttl
+        self._public_url = public_url
+        self._clock = clock
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, recordings: RecordingService, signer: Signer
+    ) -> MediaLinks:
+        return cls(
+            recordings, signer, max_ttl=settings.media_max_ttl, public_url=settings.public_url
+        )
+
+    async def link(
+        self,
+        recording: Recording,
+        fmt: MediaFormat,
+        delivery: MediaDelivery,
+        expires_in: int,
+        base_url: str,
+    ) -> MediaLink | None:
+        """A fresh link, or None while the media is not ready or not offered in ``fmt``.
+
+        ``expires_in`` is capped at the configured maximum; below 1 it is BAD_USER_INPUT.
+        """
+        if expires_in < 1:
+            raise BadUserInputError(f"expiresIn must be at least 1 second, got {expires_in}")
+        if recording.status is not RecordingStatus.COMPLETED or fmt not in recording.media_formats:
+            return None
+        adapter = self._recordings.provider(recording.provider)
+        expires = int(self._clock()) + min(expires_in, self._max_ttl)
+        if delivery is MediaDelivery.DIRECT:
+            found = await adapter.direct_link(recording.id, fmt, _instant(expires))
+            return MediaLink(found.url, found.expires_at, fmt)
+        tenant = tenant_digest(recording.provider, adapter.tenant)
+        claim = MediaClaim(recording.provider, tenant, recording.id, fmt, expires)
+        token = self._signer.sign(claim.to_payload(), purpose=PURPOSE)
+        base = self._public_url or base_url.rstrip("/")
+        return MediaLink(f"{base}/media/{token}", _instant(expires), fmt)
+
+    def open(self, token: str) -> tuple[MediaClaim, RecordingProvider]:
+        """The claim of a token and the adapter serving it, or a MediaLinkError."""
+        claim = self.claim(token)
+        return claim, self.adapter(claim)
+
+    def claim(self, token: str) -> MediaClaim:
+        """The verified, unexpired claim: MEDIA_LINK_INVALID or MEDIA_LINK_EXPIRED otherwise."""
+        try:
+            claim = MediaClaim.from_payload(self._signer.verify(token, purpose=PURPOSE))
+        except (BadSignatureError, KeyError, TypeError, ValueError):
+            raise MediaLinkInvalidError("this media link is not valid") from None
+        if claim.expires <= self._clock():
+            raise MediaLinkExpiredError("this media link has expired; ask the API for a new one")
+        return claim
+
+    def adapter(self, claim: MediaClaim) -> RecordingProvider:
+        """The adapter for the claim's provider, if it still reads the same account."""
+        try:
+            adapter = self._recordings.provider(claim.provider)
+        except ProviderNotConfiguredError:
+            adapter = None
+        current = tenant_digest(claim.provider, adapter.tenant) if adapter else ""
+        if adapter is None or not hmac.compare_digest(current, claim.tenant):
+            raise MediaLinkGoneError("this media link names a recording this gateway cannot serve")
+        return adapter
+
+
+def _instant(unix: int) -> datetime:
+    return datetime.fromtimestamp(unix, UTC)

@@ -1,0 +1,147 @@
+"""``GET`` and ``HEAD /media/{token}``: a recording's audio, streamed from its provider.
+
+The token is checked before anything else (``MediaLinks.open``: 403, 410, 404 without an
+upstream request). The upstream body is streamed chunk by chunk, never buffered, and the
+upstream response is closed however the download ends, a client hanging up included.
+A ``Range`` is forwarded; when an upstream ignores it, the gateway cuts the slice itself.
+
+Errors become HTTP statuses in one place, ``STATUSES``, with a short JSON body
+``{"error": {"code": ..., "message": ...}}`` (the messages never carry credentials).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+
+import anyio
+import httpx
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.types import Receive, Scope, Send
+
+from app.byteranges import ByteRange, content_range, cut
+from app.errors import (
+    BadUserInputError,
+    GatewayError,
+    MediaLinkExpiredError,
+    MediaLinkGoneError,
+    MediaLinkInvalidError,
+    ProviderError,
+    RangeNotSatisfiableError,
+    RateLimitedError,
+    RecordingNotFoundError,
+)
+from app.media import MediaClaim, MediaLinks
+
+logger = logging.getLogger("app.proxy")
+
+#: The one GatewayError -> HTTP status mapping of the media route (first match wins).
+STATUSES: tuple[tuple[type[GatewayError], int], ...] = (
+    (MediaLinkInvalidError, 403),
+    (MediaLinkExpiredError, 410),
+    (MediaLinkGoneError, 404),
+    (RecordingNotFoundError, 404),
+    (RangeNotSatisfiableError, 416),
+    (BadUserInputError, 400),
+    (ProviderError, 502),
+)
+
+#: Upstream response headers passed on to the client (everything else stays behind).
+FORWARDED = ("etag", "last-modified")
+
+
+async def media_endpoint(request: Request) -> Response:
+    """Serve ``/media/{token}``."""
+    state = request.state
+    links = MediaLinks.from_settings(state.settings, state.recordings, state.signer)
+    wanted = ByteRange.parse(request.headers.get("range"))
+    try:
+        claim, adapter = links.open(request.path_params["token"])
+        upstream = await adapter.open_media(
+            claim.recording_id, claim.format, wanted.header if wanted else None
+        )
+    except GatewayError as exc:
+        return error_response(exc)
+    try:
+        return await relay(request, claim, upstream, wanted)
+    except GatewayError as exc:
+        await upstream.aclose()
+        return error_response(exc)
+    except BaseException:
+        with anyio.CancelScope(shield=True):
+            await upstream.aclose()
+        raise
+
+
+async def relay(
+    request: Request, claim: MediaClaim, upstream: httpx.Response, wanted: ByteRange | None
+) -> Response:
+    """The client's response over an open upstream response (200 or 206)."""
+    headers = {
+        "content-type": claim.content_type,
+        "accept-ranges": "bytes",
+        "content-disposition": f'inline; filename="{claim.filename}"',
+        "cache-control": "private",
+    }
+    headers.update({name: upstream.headers[name] for name in FORWARDED if name in upstream.headers})
+    length = _content_length(upstream)
+    body: AsyncIterator[bytes] = upstream.aiter_raw()
+    status = 200
+    if upstream.status_code == 206:
+        status = 206
+        if "content-range" in upstream.headers:
+            headers["content-range"] = upstream.headers["content-range"]
+    elif wanted is not None and length is not None:  # upstream ignored the range: cut it here
+        start, stop = wanted.resolve(length)
+        headers["content-range"] = content_range(start, stop, length)
+        status, length, body = 206, stop - start, cut(body, start, stop)
+    if length is not None:
+        headers["content-length"] = str(length)
+    if request.method == "HEAD":
+        await upstream.aclose()
+        response = Response(status_code=status, headers=headers)
+        if length is None:
+            del response.headers["content-length"]
+        return response
+    return UpstreamStreamingResponse(upstream, body, status, headers)
+
+
+class UpstreamStreamingResponse(StreamingResponse):
+    """A StreamingResponse that closes its upstream response however the download ends."""
+
+    def __init__(
+        self,
+        upstream: httpx.Response,
+        body: AsyncIterator[bytes],
+        status: int,
+        headers: dict[str, str],
+    ) -> None:
+        super().__init__(body, status_code=status, headers=headers)
+        self.upstream = upstream
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self.upstream.aclose()
+
+
+def error_response(exc: GatewayError) -> Response:
+    """The short JSON error of the media route."""
+    status = next((code for kind, code in STATUSES if isinstance(exc, kind)), 500)
+    headers = {"cache-control": "no-store"}
+    if isinstance(exc, RangeNotSatisfiableError) and exc.size is not None:
+        headers["content-range"] = f"bytes */{exc.size}"
+    if isinstance(exc, RateLimitedError) and exc.retry_after is not None:
+        headers["retry-after"] = str(exc.retry_after)
+    if status >= 500:
+        logger.warning("media download failed: %s (%s)", exc.code, exc.message)
+    body = {"error": {"code": exc.code, "message": exc.message}}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _content_length(response: httpx.Response) -> int | None:
+    value = response.headers.get("content-length", "")
+    return int(value) if value.isdigit() else None
