@@ -17,6 +17,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script and of ``python -m app``."""
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    # httpx logs every upstream request at INFO: one line per provider call is noise (and CPU)
+    # in the gateway's log; the access log already has one line per client request.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     try:
         settings = Settings.from_env()
     except ConfigError as exc:
