@@ -104,14 +104,5 @@ def flipped(url: str, position: int) -> str:
     raise AssertionError("no flippable character")
 
 
-def secrets_of(config: SandboxConfig) -> list[str]:
-    return [
-        config.twilio_auth_token,
-        config.twilio_api_secret,
-        config.signalwire_api_token,
-        config.bird_access_key,
-    ]
-
-
 def accounts_of(config: SandboxConfig) -> list[str]:
     return [config.twilio_account_sid, config.signalwire_project_id, config.bird_workspace_id]

@@ -67,3 +67,13 @@ query One($provider: Provider!, $id: ID!) {{
   recording(provider: $provider, id: $id) {{ {RECORDING_FIELDS} }}
 }}
 """
+
+
+def secrets_of(config: SandboxConfig) -> list[str]:
+    """Every credential of ``config``: none may ever reach a client, a log or a cache key."""
+    return [
+        config.twilio_auth_token,
+        config.twilio_api_secret,
+        config.signalwire_api_token,
+        config.bird_access_key,
+    ]

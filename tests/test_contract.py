@@ -14,7 +14,7 @@ from starlette.applications import Starlette
 from app.models import Provider
 from app.sandbox import Sandbox, SandboxConfig
 from app.settings import Settings
-from tests.support import RECORDING_QUERY, gateway_client, graphql, sandbox_env
+from tests.support import RECORDING_QUERY, gateway_client, graphql, sandbox_env, secrets_of
 
 pytestmark = pytest.mark.anyio
 
@@ -57,15 +57,6 @@ CASES = [
 def case(request: pytest.FixtureRequest) -> Case:
     value: Case = request.param
     return value
-
-
-def secrets_of(config: SandboxConfig) -> list[str]:
-    return [
-        config.twilio_auth_token,
-        config.twilio_api_secret,
-        config.signalwire_api_token,
-        config.bird_access_key,
-    ]
 
 
 async def query_one(client: httpx.AsyncClient, provider: Provider, rid: str) -> dict[str, object]:

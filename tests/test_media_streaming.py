@@ -20,17 +20,9 @@ from app.main import create_app
 from app.models import Provider
 from app.sandbox import Sandbox, SandboxConfig, create_sandbox_app
 from app.settings import Settings
-from tests.media_support import (
-    SERVED,
-    claims,
-    flipped,
-    mint_sync,
-    resigned,
-    secrets_of,
-    token_of,
-)
+from tests.media_support import SERVED, claims, flipped, mint_sync, resigned, token_of
 from tests.servers import serve
-from tests.support import sandbox_env
+from tests.support import sandbox_env, secrets_of
 
 CONFIG = SandboxConfig()
 RANGES = ["bytes=0-99", "bytes=1000-1999", "bytes=-500", "bytes=4096-"]

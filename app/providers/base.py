@@ -282,6 +282,15 @@ class HttpProvider:
             raise self.malformed("JSON that is not an object", response.status_code)
         return payload
 
+    def page_items(self, payload: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:
+        """The objects of a list envelope's ``key`` array, or PROVIDER_BAD_RESPONSE."""
+        items = payload.get(key)
+        if not isinstance(items, list):
+            raise self.malformed(f"a recording list without a '{key}' array")
+        if not all(isinstance(item, Mapping) for item in items):
+            raise self.malformed("a recording list with an item that is not an object")
+        return items
+
     def malformed(self, what: str, status: int | None = None) -> MalformedProviderResponseError:
         return MalformedProviderResponseError(
             f"{self.label} answered {what}", provider=self.provider, status=status

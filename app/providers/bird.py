@@ -120,11 +120,7 @@ class BirdProvider(HttpProvider):
 
     def read_page(self, payload: Mapping[str, Any]) -> RecordingPage:
         """The envelope ``{results: [...], nextPageToken}`` (token absent or empty at the end)."""
-        items = payload.get("results")
-        if not isinstance(items, list):
-            raise self.malformed("a recording list without a 'results' array")
-        if not all(isinstance(item, Mapping) for item in items):
-            raise self.malformed("a recording list with an item that is not an object")
+        items = self.page_items(payload, "results")
         token = payload.get("nextPageToken")
         if token is not None and not isinstance(token, str):
             raise self.malformed("a nextPageToken that is not a string")

@@ -157,11 +157,7 @@ class LamlProvider(HttpProvider):
 
     def read_page(self, payload: Mapping[str, Any]) -> RecordingPage:
         """The envelope ``{recordings: [...], next_page_uri, ...}``."""
-        items = payload.get("recordings")
-        if not isinstance(items, list):
-            raise self.malformed("a recording list without a 'recordings' array")
-        if not all(isinstance(item, Mapping) for item in items):
-            raise self.malformed("a recording list with an item that is not an object")
+        items = self.page_items(payload, "recordings")
         next_uri = payload.get("next_page_uri")
         if next_uri is not None and next_uri != "":
             if not isinstance(next_uri, str) or not self.is_page_token(next_uri):
