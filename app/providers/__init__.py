@@ -5,8 +5,8 @@ from __future__ import annotations
 import httpx
 
 from app.models import Provider
-from app.providers.base import RecordingProvider
 from app.providers.bird import BirdProvider
+from app.providers.protocol import RecordingProvider
 from app.providers.signalwire import SignalWireProvider
 from app.providers.twilio import TwilioProvider
 from app.settings import Settings

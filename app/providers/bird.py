@@ -26,7 +26,8 @@ from app.models import (
 )
 from app.models import Provider as ProviderName
 from app.providers import parsing
-from app.providers.base import UUID, HttpProvider, ProviderLink
+from app.providers.base import UUID, HttpProvider
+from app.providers.protocol import ProviderLink
 from app.settings import BirdSettings
 
 STATUSES = {

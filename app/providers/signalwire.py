@@ -8,8 +8,9 @@ from email.utils import format_datetime
 import httpx
 
 from app.models import ListQuery, MediaFormat, Provider
-from app.providers.base import UUID, ProviderLink
+from app.providers.base import UUID
 from app.providers.laml import LamlProvider
+from app.providers.protocol import ProviderLink
 from app.settings import SignalWireSettings
 
 

@@ -9,8 +9,8 @@ import httpx
 
 from app.errors import MediaDirectUnavailableError
 from app.models import ListQuery, MediaFormat, Provider
-from app.providers.base import ProviderLink
 from app.providers.laml import LamlProvider
+from app.providers.protocol import ProviderLink
 from app.settings import TwilioSettings
 
 
