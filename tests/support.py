@@ -11,6 +11,8 @@ from asgi_lifespan import LifespanManager
 from starlette.applications import Starlette
 
 from app.main import create_app
+from app.models import Provider
+from app.sandbox import Sandbox
 from app.sandbox.config import SandboxConfig
 from app.settings import Settings
 
@@ -77,3 +79,15 @@ def secrets_of(config: SandboxConfig) -> list[str]:
         config.signalwire_api_token,
         config.bird_access_key,
     ]
+
+
+async def fetch_recording(
+    client: httpx.AsyncClient, provider: Provider, rid: str
+) -> dict[str, Any]:
+    """The body of ``RECORDING_QUERY`` for one recording."""
+    return await graphql(client, RECORDING_QUERY, {"provider": provider.name, "id": rid})
+
+
+def upstream_count(sandbox: Sandbox, rid: str) -> int:
+    """How many requests the sandbox received that name recording ``rid``."""
+    return sum(1 for seen in sandbox.requests if rid in seen.path)

@@ -15,7 +15,12 @@ from app.cache import BoundedMemoryCache, RecordingCache, decode, encode
 from app.models import CallDirection, MediaFormat, Money, Provider, Recording, RecordingStatus
 from app.sandbox import Sandbox, SandboxConfig
 from app.settings import Settings
-from tests.support import RECORDING_QUERY, gateway_client, graphql, sandbox_env
+from tests.support import (
+    fetch_recording,
+    gateway_client,
+    sandbox_env,
+    upstream_count,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -24,14 +29,6 @@ TW = Provider.TWILIO
 
 def env_with(config: SandboxConfig, **extra: str) -> Settings:
     return Settings.from_env({**sandbox_env(config), **extra})
-
-
-async def fetch(client: httpx.AsyncClient, provider: Provider, rid: str) -> dict[str, object]:
-    return await graphql(client, RECORDING_QUERY, {"provider": provider.name, "id": rid})
-
-
-def upstream_count(sandbox: Sandbox, rid: str) -> int:
-    return sum(1 for seen in sandbox.requests if rid in seen.path)
 
 
 async def test_lru_bound_evicts_least_recently_used() -> None:
@@ -88,8 +85,8 @@ async def test_repeated_query_is_served_from_cache(
 ) -> None:
     for provider in Provider:
         rid = sandbox.sample_ids()[provider.value]
-        first = await fetch(gateway, provider, rid)
-        second = await fetch(gateway, provider, rid)
+        first = await fetch_recording(gateway, provider, rid)
+        second = await fetch_recording(gateway, provider, rid)
         assert first == second
         assert "errors" not in first
         assert upstream_count(sandbox, rid) == 1
@@ -103,21 +100,21 @@ async def test_not_found_is_cached_briefly_and_other_errors_never(
     transport = httpx.ASGITransport(app=sandbox_app)
     async with gateway_client(env_with(sandbox_config), transport) as client:
         for _ in range(3):
-            body = await fetch(client, TW, missing)
+            body = await fetch_recording(client, TW, missing)
             assert body["errors"][0]["extensions"]["code"] == "NOT_FOUND"
         assert upstream_count(sandbox, missing) == 1
 
         sandbox.faults.inject("twilio", 503)
-        failed = await fetch(client, TW, rid)
+        failed = await fetch_recording(client, TW, rid)
         assert failed["errors"][0]["extensions"]["code"] == "PROVIDER_UNAVAILABLE"
-        ok = await fetch(client, TW, rid)
+        ok = await fetch_recording(client, TW, rid)
         assert "errors" not in ok
         assert upstream_count(sandbox, rid) == 2
 
     settings = env_with(sandbox_config, GATEWAY_CACHE_TTL_NOT_FOUND="0")
     async with gateway_client(settings, transport) as client:
-        await fetch(client, TW, missing)
-        await fetch(client, TW, missing)
+        await fetch_recording(client, TW, missing)
+        await fetch_recording(client, TW, missing)
     assert upstream_count(sandbox, missing) == 3
 
 
@@ -128,7 +125,7 @@ async def test_cache_off(
     settings = env_with(sandbox_config, GATEWAY_CACHE_URL="none://")
     async with gateway_client(settings, httpx.ASGITransport(app=sandbox_app)) as client:
         for _ in range(3):
-            assert "errors" not in await fetch(client, Provider.BIRD, rid)
+            assert "errors" not in await fetch_recording(client, Provider.BIRD, rid)
     assert upstream_count(sandbox, rid) == 3
 
 
@@ -140,7 +137,8 @@ async def test_single_flight_for_concurrent_identical_queries(
     rid = sandbox.sample_ids()["signalwire"]
     settings = env_with(sandbox_config, GATEWAY_CACHE_URL=cache_url)
     async with gateway_client(settings, httpx.ASGITransport(app=sandbox_app)) as client:
-        bodies = await asyncio.gather(*(fetch(client, Provider.SIGNALWIRE, rid) for _ in range(50)))
+        calls = (fetch_recording(client, Provider.SIGNALWIRE, rid) for _ in range(50))
+        bodies = await asyncio.gather(*calls)
     assert all(body == bodies[0] and "errors" not in body for body in bodies)
     assert upstream_count(sandbox, rid) == 1
 
@@ -149,9 +147,9 @@ async def test_listing_bird_url_is_never_cached(
     gateway: httpx.AsyncClient, sandbox: Sandbox
 ) -> None:
     rid = sandbox.sample_ids()["bird"]
-    body = await fetch(gateway, Provider.BIRD, rid)
+    body = await fetch_recording(gateway, Provider.BIRD, rid)
     assert "url" not in body["data"]["recording"]["raw"]
-    assert "X-Amz" not in str(await fetch(gateway, Provider.BIRD, rid))
+    assert "X-Amz" not in str(await fetch_recording(gateway, Provider.BIRD, rid))
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,12 @@ from starlette.applications import Starlette
 from app.models import Provider
 from app.sandbox import Sandbox, SandboxConfig
 from app.settings import Settings
-from tests.support import RECORDING_QUERY, gateway_client, graphql, sandbox_env
+from tests.support import (
+    fetch_recording,
+    gateway_client,
+    sandbox_env,
+    upstream_count,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -25,14 +30,6 @@ outage_redis = factories.redis_proc(port=None)
 def redis_settings(config: SandboxConfig, proc: Any, **extra: str) -> Settings:
     url = f"redis://{proc.host}:{proc.port}/0"
     return Settings.from_env({**sandbox_env(config), "GATEWAY_CACHE_URL": url, **extra})
-
-
-async def fetch(client: httpx.AsyncClient, provider: Provider, rid: str) -> dict[str, Any]:
-    return await graphql(client, RECORDING_QUERY, {"provider": provider.name, "id": rid})
-
-
-def upstream_count(sandbox: Sandbox, rid: str) -> int:
-    return sum(1 for seen in sandbox.requests if rid in seen.path)
 
 
 def record_with_status(sandbox: Sandbox, provider: str, status: str) -> str:
@@ -52,7 +49,7 @@ async def test_ttl_policy_as_stored(
     settings = redis_settings(sandbox_config, redis_proc)
     async with gateway_client(settings, httpx.ASGITransport(app=sandbox_app)) as client:
         for rid in (done, active, missing):
-            await fetch(client, Provider.TWILIO, rid)
+            await fetch_recording(client, Provider.TWILIO, rid)
     ttls = {key.decode().rsplit(":", 1)[1]: redisdb.ttl(key) for key in redisdb.keys("rg:v1:*")}
     assert set(ttls) == {done, active, missing}
     assert 3590 < ttls[done] <= 3600
@@ -70,7 +67,7 @@ async def test_nothing_secret_or_expiring_is_stored(
     settings = redis_settings(sandbox_config, redis_proc)
     async with gateway_client(settings, httpx.ASGITransport(app=sandbox_app)) as client:
         for provider in Provider:
-            await fetch(client, provider, sandbox.sample_ids()[provider.value])
+            await fetch_recording(client, provider, sandbox.sample_ids()[provider.value])
     keys = b" ".join(redisdb.keys("*"))
     stored = b" ".join(redisdb.get(key) or b"" for key in redisdb.keys("*"))
     assert len(redisdb.keys("*")) == 3
@@ -100,8 +97,8 @@ async def test_two_replicas_share_one_redis(
     ):
         for provider in Provider:
             rid = sandbox.sample_ids()[provider.value]
-            from_a = await fetch(replica_a, provider, rid)
-            from_b = await fetch(replica_b, provider, rid)
+            from_a = await fetch_recording(replica_a, provider, rid)
+            from_b = await fetch_recording(replica_b, provider, rid)
             assert from_a == from_b
             assert "errors" not in from_b
             assert upstream_count(sandbox, rid) == 1
@@ -120,8 +117,8 @@ async def test_another_account_never_reads_the_entry(
     # Same credentials, another endpoint: another tenant as far as the cache is concerned.
     other = redis_settings(sandbox_config, redis_proc, BIRD_BASE_URL="http://bird-eu.test")
     async with gateway_client(first, transport) as a, gateway_client(other, transport) as b:
-        await fetch(a, Provider.BIRD, rid)
-        await fetch(b, Provider.BIRD, rid)
+        await fetch_recording(a, Provider.BIRD, rid)
+        await fetch_recording(b, Provider.BIRD, rid)
     assert upstream_count(sandbox, rid) == 2
 
 
@@ -137,18 +134,18 @@ async def test_redis_outage_degrades_to_providers_and_recovers(
     others = [r.id for r in sandbox.dataset.listing("twilio") if r.status == "completed"][1:4]
     settings = redis_settings(sandbox_config, outage_redis)
     async with gateway_client(settings, httpx.ASGITransport(app=sandbox_app)) as client:
-        await fetch(client, Provider.TWILIO, rid)
-        await fetch(client, Provider.TWILIO, rid)
+        await fetch_recording(client, Provider.TWILIO, rid)
+        await fetch_recording(client, Provider.TWILIO, rid)
         assert upstream_count(sandbox, rid) == 1
 
         outage_redis.stop()
         try:
             for _ in range(3):
-                body = await fetch(client, Provider.TWILIO, rid)
+                body = await fetch_recording(client, Provider.TWILIO, rid)
                 assert "errors" not in body, body
             assert upstream_count(sandbox, rid) == 4
             for other in others:
-                assert "errors" not in await fetch(client, Provider.TWILIO, other)
+                assert "errors" not in await fetch_recording(client, Provider.TWILIO, other)
         finally:
             outage_redis.start()
         warnings = [r.getMessage() for r in caplog.records if r.name == "app.cache"]
@@ -157,6 +154,6 @@ async def test_redis_outage_degrades_to_providers_and_recovers(
         fresh = others[0]
         before = upstream_count(sandbox, fresh)
         for _ in range(3):
-            assert "errors" not in await fetch(client, Provider.TWILIO, fresh)
+            assert "errors" not in await fetch_recording(client, Provider.TWILIO, fresh)
         assert upstream_count(sandbox, fresh) == before + 1
     assert any("back" in r.getMessage() for r in caplog.records if r.name == "app.cache")
