@@ -138,7 +138,7 @@ class RecordingCache:
     async def store(self, key: str, recording: Recording) -> None:
         """Cache a recording fetched elsewhere (e.g. from a listing)."""
         ttl = self._policy.for_recording(recording)
-        if ttl:
+        if ttl and self._backend is not None:
             await self._write(key, encode(recording), ttl)
 
     async def close(self) -> None:

@@ -2,7 +2,7 @@
 
 A request flows: Starlette route -> ``GatewayGraphQL`` (fresh ``Context``) ->
 resolvers in ``app.schema`` -> ``RecordingService`` -> a provider adapter ->
-the one shared ``httpx.AsyncClient`` opened by the lifespan. Media links handed out
+the one shared ``Upstream`` (``app.upstream``) opened by the lifespan. Media links handed out
 by the schema come back to ``/media/{token}`` (``app.proxy``), which streams the audio.
 """
 
@@ -27,9 +27,8 @@ from app.proxy import media_endpoint
 from app.recordings import RecordingService
 from app.settings import Settings
 from app.signing import Signer
-from app.transport import ShardedTransport
-
-USER_AGENT = "recording-gateway/0.1"
+from app.transport import AiohttpTransport
+from app.upstream import Upstream
 
 
 def create_app(
@@ -49,18 +48,15 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
-        async with httpx.AsyncClient(
-            # A batch fans out to up to GATEWAY_MAX_BATCH concurrent calls (see transport.py).
-            transport=transport or ShardedTransport(),
-            timeout=settings.upstream_timeout,
-            headers={"User-Agent": USER_AGENT},
-        ) as client:
-            cache = RecordingCache.from_settings(settings.cache)
-            service = RecordingService(build_providers(settings, client), cache)
-            try:
-                yield {"settings": settings, "recordings": service, "signer": signer}
-            finally:
-                await cache.close()
+        # A batch fans out to up to GATEWAY_MAX_BATCH concurrent calls (see transport.py).
+        upstream = Upstream(transport or AiohttpTransport(), timeout=settings.upstream_timeout)
+        cache = RecordingCache.from_settings(settings.cache)
+        service = RecordingService(build_providers(settings, upstream), cache)
+        try:
+            yield {"settings": settings, "recordings": service, "signer": signer}
+        finally:
+            await cache.close()
+            await upstream.aclose()
 
     routes: list[BaseRoute] = [
         Route("/", _home),

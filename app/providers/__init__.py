@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import httpx
-
 from app.models import Provider
 from app.providers.bird import BirdProvider
 from app.providers.protocol import RecordingProvider
 from app.providers.signalwire import SignalWireProvider
 from app.providers.twilio import TwilioProvider
 from app.settings import Settings
+from app.upstream import Upstream
 
 __all__ = [
     "ADAPTERS",
@@ -28,17 +27,15 @@ ADAPTERS: dict[Provider, type[TwilioProvider | SignalWireProvider | BirdProvider
 }
 
 
-def build_providers(
-    settings: Settings, client: httpx.AsyncClient
-) -> dict[Provider, RecordingProvider]:
+def build_providers(settings: Settings, upstream: Upstream) -> dict[Provider, RecordingProvider]:
     """An adapter for each provider that has credentials in ``settings``."""
     providers: dict[Provider, RecordingProvider] = {}
     if settings.twilio is not None:
-        providers[Provider.TWILIO] = TwilioProvider.from_settings(client, settings.twilio)
+        providers[Provider.TWILIO] = TwilioProvider.from_settings(upstream, settings.twilio)
     if settings.signalwire is not None:
         providers[Provider.SIGNALWIRE] = SignalWireProvider.from_settings(
-            client, settings.signalwire
+            upstream, settings.signalwire
         )
     if settings.bird is not None:
-        providers[Provider.BIRD] = BirdProvider.from_settings(client, settings.bird)
+        providers[Provider.BIRD] = BirdProvider.from_settings(upstream, settings.bird)
     return providers

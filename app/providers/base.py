@@ -1,7 +1,7 @@
 """The plumbing every HTTP adapter shares, and the one place upstream failures are translated.
 
 What an adapter offers is ``app.providers.protocol.RecordingProvider``. Adapters get the
-gateway's shared ``httpx.AsyncClient`` and their settings; they never create clients or read
+gateway's shared ``Upstream`` and their settings; they never create clients or read
 the environment. ``HttpProvider.send`` is the single choke point where transport errors,
 HTTP statuses and vendor error bodies become ``app.errors`` exceptions; it also follows
 redirects by hand for media downloads.
@@ -32,6 +32,7 @@ from app.errors import (
 )
 from app.models import MediaFormat, Provider, Recording
 from app.providers.protocol import ProviderLink
+from app.upstream import Upstream
 
 logger = logging.getLogger("app.providers")
 
@@ -53,8 +54,8 @@ class HttpProvider:
     #: Whether a redirect back to the API's own origin keeps the credentials (never elsewhere).
     redirect_credentials: ClassVar[bool] = True
 
-    def __init__(self, client: httpx.AsyncClient, auth: httpx.Auth, endpoint: str) -> None:
-        self._client = client
+    def __init__(self, upstream: Upstream, auth: httpx.Auth, endpoint: str) -> None:
+        self._upstream = upstream
         self._auth = auth
         self.endpoint = endpoint
 
@@ -86,7 +87,7 @@ class HttpProvider:
         headers = {"Accept-Encoding": "identity"}
         if range_header:
             headers["Range"] = range_header
-        return self._client.build_request("GET", self.media_url(recording_id, fmt), headers=headers)
+        return self._upstream.request("GET", self.media_url(recording_id, fmt), headers=headers)
 
     async def open_media(
         self, recording_id: str, fmt: MediaFormat, range_header: str | None = None
@@ -178,7 +179,7 @@ class HttpProvider:
     ) -> httpx.Response:
         auth = self._auth if credentials else None
         try:
-            return await self._client.send(request, auth=auth, stream=stream)
+            return await self._upstream.send(request, auth=auth, stream=stream)
         except httpx.TimeoutException as exc:
             raise ProviderUnavailableError(
                 f"{self.label} did not answer in time", provider=self.provider
@@ -202,13 +203,13 @@ class HttpProvider:
         if url.scheme not in ("http", "https"):
             raise self.malformed(f"a redirect (HTTP {status}) to a non-HTTP URL", status)
         headers = {name: request.headers[name] for name in _HOP_HEADERS if name in request.headers}
-        return self._client.build_request(request.method, url, headers=headers)
+        return self._upstream.request(request.method, url, headers=headers)
 
     async def get_json(
         self, url: str, *, what: str = "such resource", **kwargs: Any
     ) -> Mapping[str, Any]:
         """GET ``url`` and return its JSON object."""
-        request = self._client.build_request("GET", url, **kwargs)
+        request = self._upstream.request("GET", url, **kwargs)
         response = await self.send(request, what=what)
         try:
             payload = response.json()

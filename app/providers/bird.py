@@ -29,6 +29,7 @@ from app.providers import parsing
 from app.providers.base import UUID, HttpProvider
 from app.providers.protocol import ProviderLink
 from app.settings import BirdSettings
+from app.upstream import Upstream
 
 STATUSES = {
     "accepted": RecordingStatus.QUEUED,
@@ -73,16 +74,16 @@ class BirdProvider(HttpProvider):
     redirect_credentials: ClassVar[bool] = False
 
     def __init__(
-        self, client: httpx.AsyncClient, *, base_url: str, workspace_id: str, access_key: str
+        self, upstream: Upstream, *, base_url: str, workspace_id: str, access_key: str
     ) -> None:
-        super().__init__(client, AccessKeyAuth(access_key), base_url)
+        super().__init__(upstream, AccessKeyAuth(access_key), base_url)
         self._root = f"{base_url}/workspaces/{workspace_id}/recordings"
         self._workspace = workspace_id
 
     @classmethod
-    def from_settings(cls, client: httpx.AsyncClient, settings: BirdSettings) -> BirdProvider:
+    def from_settings(cls, upstream: Upstream, settings: BirdSettings) -> BirdProvider:
         return cls(
-            client,
+            upstream,
             base_url=settings.base_url,
             workspace_id=settings.workspace_id,
             access_key=str(settings.access_key),

@@ -26,6 +26,7 @@ from app.errors import BadUserInputError
 from app.models import ListQuery, MediaFormat, Recording, RecordingPage, RecordingStatus
 from app.providers import parsing
 from app.providers.base import HttpProvider
+from app.upstream import Upstream
 
 STATUSES = {
     "queued": RecordingStatus.QUEUED,
@@ -69,9 +70,9 @@ class LamlProvider(HttpProvider):
     conference_id_pattern: ClassVar[re.Pattern[str]]
 
     def __init__(
-        self, client: httpx.AsyncClient, *, api_root: str, account: str, auth: httpx.BasicAuth
+        self, upstream: Upstream, *, api_root: str, account: str, auth: httpx.BasicAuth
     ) -> None:
-        super().__init__(client, auth, api_root)
+        super().__init__(upstream, auth, api_root)
         self.api_root = api_root
         self._account = account
         self.list_url = f"{api_root}/Accounts/{account}/Recordings.json"

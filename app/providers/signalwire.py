@@ -12,6 +12,7 @@ from app.providers.base import UUID
 from app.providers.laml import LamlProvider
 from app.providers.protocol import ProviderLink
 from app.settings import SignalWireSettings
+from app.upstream import Upstream
 
 
 class SignalWireProvider(LamlProvider):
@@ -24,11 +25,9 @@ class SignalWireProvider(LamlProvider):
     conference_id_pattern = UUID
 
     @classmethod
-    def from_settings(
-        cls, client: httpx.AsyncClient, settings: SignalWireSettings
-    ) -> SignalWireProvider:
+    def from_settings(cls, upstream: Upstream, settings: SignalWireSettings) -> SignalWireProvider:
         return cls(
-            client,
+            upstream,
             api_root=f"{settings.base_url}/api/laml/2010-04-01",
             account=settings.project_id,
             auth=httpx.BasicAuth(settings.project_id, str(settings.api_token)),

@@ -12,6 +12,7 @@ from app.models import ListQuery, MediaFormat, Provider
 from app.providers.laml import LamlProvider
 from app.providers.protocol import ProviderLink
 from app.settings import TwilioSettings
+from app.upstream import Upstream
 
 
 class TwilioProvider(LamlProvider):
@@ -24,9 +25,9 @@ class TwilioProvider(LamlProvider):
     conference_id_pattern = re.compile(r"^CF[0-9a-fA-F]{32}$")
 
     @classmethod
-    def from_settings(cls, client: httpx.AsyncClient, settings: TwilioSettings) -> TwilioProvider:
+    def from_settings(cls, upstream: Upstream, settings: TwilioSettings) -> TwilioProvider:
         return cls(
-            client,
+            upstream,
             api_root=f"{settings.base_url}/2010-04-01",
             account=settings.account_sid,
             auth=httpx.BasicAuth(settings.username, str(settings.password)),

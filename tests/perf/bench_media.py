@@ -2,15 +2,20 @@
 
 Run from the repository root (it prints figures; it asserts nothing)::
 
-    python -m tests.perf.bench_media [--megabytes 200] [--rounds 5]
+    python -m tests.perf.bench_media [--megabytes 200] [--rounds 9]
 
 The sandbox and the gateway each run in their own process under uvicorn, on loopback.
-The sandbox serves one SignalWire recording as a WAV of ``--megabytes``; the client
-(httpx, in this process) downloads it straight from the sandbox, through a PROXY
-``mediaUrl``, and, for calibration, through a bare asyncio TCP relay (a third process
-that copies bytes and parses nothing: the cost of any extra Python hop on this machine),
-in turn, and reports MB/s and how busy each process was. A thread samples the gateway's
-RSS every 5 ms meanwhile; the report gives the peak growth over its RSS just before.
+The sandbox serves one SignalWire recording as a WAV of ``--megabytes``; curl downloads
+it straight from the sandbox, through a PROXY ``mediaUrl``, and, for calibration, through
+a bare TCP relay (a process on uvloop that copies bytes and parses nothing: the cost of
+any extra Python hop on this machine), in turn, and the report gives MB/s and how busy
+each process was. A thread samples the gateway's RSS every 5 ms meanwhile; the report
+gives the peak growth over its RSS just before.
+
+Each comparison runs twice: with every process free to use every CPU ("shared"), and
+with the sandbox and curl on CPU 0 and the gateway (or relay) on CPU 1 ("pinned"), as in
+production, where the provider and the client are other machines. On a 2-core machine,
+"shared" makes the proxy path's three busy processes take turns on two cores.
 """
 
 from __future__ import annotations
@@ -19,12 +24,12 @@ import argparse
 import asyncio
 import os
 import platform
+import resource
 import socket
 import statistics
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -33,6 +38,7 @@ from typing import Any
 import httpx
 import psutil
 import uvicorn
+import uvloop
 
 from app.sandbox import SandboxConfig, create_sandbox_app
 from tests.support import sandbox_env
@@ -49,7 +55,7 @@ def main(argv: list[str] | None = None) -> None:
     roles = ["bench", "sandbox", "gateway", "relay"]
     parser.add_argument("role", nargs="?", default="bench", choices=roles)
     parser.add_argument("--megabytes", type=int, default=200)
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--sandbox-url", default="")
     args = parser.parse_args(argv)
     if args.role == "sandbox":
@@ -57,7 +63,7 @@ def main(argv: list[str] | None = None) -> None:
     elif args.role == "gateway":
         run_gateway(args.sandbox_url)
     elif args.role == "relay":
-        asyncio.run(run_relay(args.sandbox_url))
+        uvloop.run(run_relay(args.sandbox_url))
     else:
         bench(args.megabytes, args.rounds)
 
@@ -181,18 +187,32 @@ class RssSampler:
             self._stop.wait(self.interval)
 
 
-def download(client: httpx.Client, url: str, processes: dict[str, psutil.Process]) -> Any:
-    """Bytes received, seconds taken and CPU seconds per process, reading as it arrives."""
+def download(url: str, processes: dict[str, psutil.Process], cpus: str) -> Any:
+    """Bytes received, seconds taken and CPU seconds per process, with curl as the client.
+
+    curl (C, like the browsers and BI tools that follow a ``mediaUrl``) keeps the client's
+    own cost out of the comparison; a Python client saturates its core before the servers.
+    """
     before = {name: sum(p.cpu_times()[:2]) for name, p in processes.items()}
-    received = 0
-    started = time.perf_counter()
-    with client.stream("GET", url) as response:
-        response.raise_for_status()
-        for chunk in response.iter_raw(256 * 1024):
-            received += len(chunk)
-    seconds = time.perf_counter() - started
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    command = ["taskset", "--cpu-list", cpus, "curl", "--silent", "--fail", "--output", "/dev/null"]
+    written = subprocess.run(
+        [*command, "--write-out", "%{size_download} %{time_total}", url],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    received, seconds = written.split()
     cpu = {name: sum(p.cpu_times()[:2]) - before[name] for name, p in processes.items()}
-    return received, seconds, cpu
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu["curl"] = (after.ru_utime - children.ru_utime) + (after.ru_stime - children.ru_stime)
+    return int(received), float(seconds), cpu
+
+
+PLACEMENTS = {  # CPUs for curl and the sandbox, and for the process in the middle
+    "shared": ("0-1", "0-1"),
+    "pinned": ("0", "1"),
+}
 
 
 def bench(megabytes: int, rounds: int) -> None:
@@ -208,11 +228,25 @@ def bench(megabytes: int, rounds: int) -> None:
                 "gateway": started["GATEWAY"],
                 "relay": relayed["RELAY"],
             }
-            measure(urls, rid, processes | {"client": psutil.Process()}, rounds)
+            print(
+                f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python "
+                f"{platform.python_version()}, {platform.system()} {platform.release()}"
+            )
+            for placement, (outer, middle) in PLACEMENTS.items():
+                sandbox.cpu_affinity(cpu_list(outer))
+                gateway.cpu_affinity(cpu_list(middle))
+                relay.cpu_affinity(cpu_list(middle))
+                print(f"\n{placement}: curl and sandbox on CPU {outer}, gateway/relay on {middle}")
+                measure(urls, rid, processes, rounds, outer)
+
+
+def cpu_list(text: str) -> list[int]:
+    first, _, last = text.partition("-")
+    return list(range(int(first), int(last or first) + 1))
 
 
 def measure(
-    urls: dict[str, str], rid: str, processes: dict[str, psutil.Process], rounds: int
+    urls: dict[str, str], rid: str, processes: dict[str, psutil.Process], rounds: int, cpus: str
 ) -> None:
     path = f"/api/laml/2010-04-01/Accounts/{CONFIG.signalwire_project_id}/Recordings/{rid}.wav"
     direct_url, relay_url, gateway_url = (
@@ -227,23 +261,19 @@ def measure(
         )
         proxy_url = body.json()["data"]["recording"]["mediaUrl"]
         client.get(proxy_url, headers={"Range": "bytes=0-65535"})  # warm the upstream path up
-        baseline = processes["gateway"].memory_info().rss
-        with RssSampler(processes["gateway"]) as rss:
-            for _ in range(rounds):
-                size, seconds, cpu = download(client, direct_url, processes)
-                direct.add(size, seconds, cpu)
-                proxied_size, seconds, cpu = download(client, proxy_url, processes)
-                assert proxied_size == size, (proxied_size, size)
-                proxied.add(size, seconds, cpu)
-                relayed.add(*download(client, relay_url, processes))
+    baseline = processes["gateway"].memory_info().rss
+    with RssSampler(processes["gateway"]) as rss:
+        for _ in range(rounds):
+            size, seconds, cpu = download(direct_url, processes, cpus)
+            direct.add(size, seconds, cpu)
+            proxied_size, seconds, cpu = download(proxy_url, processes, cpus)
+            assert proxied_size == size, (proxied_size, size)
+            proxied.add(size, seconds, cpu)
+            relayed.add(*download(relay_url, processes, cpus))
     report(size, direct, proxied, relayed, baseline, rss.peak)
 
 
 def report(size: int, direct: Runs, proxied: Runs, relayed: Runs, baseline: int, peak: int) -> None:
-    print(
-        f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python "
-        f"{platform.python_version()}, {platform.system()} {platform.release()}"
-    )
     print(f"file: {size / 1e6:.1f} MB WAV (SignalWire public media), {len(direct.speeds)} rounds")
     print(f"direct from the sandbox: {direct.describe()}")
     print(f"through the gateway:     {proxied.describe()}")

@@ -1,0 +1,241 @@
+"""The upstream transport over real loopback sockets: the wire, the pool, and its errors."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import threading
+from collections.abc import AsyncIterator, Iterator
+
+import httpx
+import pytest
+from starlette.types import Message, Receive, Scope, Send
+
+from app.sandbox import DEMO, create_sandbox_app
+from app.settings import Settings
+from app.transport import AiohttpTransport
+from tests.servers import serve
+from tests.support import gateway_client, graphql, sandbox_env
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"  # aiohttp runs on asyncio only
+
+
+async def echo(scope: Scope, receive: Receive, send: Send) -> None:
+    """Answers with what it was sent: method, path, the client's port, headers and body."""
+    if scope["type"] != "http":
+        return
+    body = b""
+    while True:
+        message = await receive()
+        body += message.get("body", b"")
+        if not message.get("more_body"):
+            break
+    headers = [(b"x-method", scope["method"].encode()), (b"x-port", b"%d" % scope["client"][1])]
+    headers += [(b"x-got-" + name, value) for name, value in scope["headers"]]
+    headers += [(b"set-cookie", b"a=1"), (b"set-cookie", b"b=2")]
+    await send({"type": "http.response.start", "status": 201, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+@pytest.fixture(scope="module")
+def echo_url() -> Iterator[str]:
+    with serve(echo) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def raw_server(answer: bytes | None) -> Iterator[str]:
+    """A server that reads each request, writes ``answer`` and hangs up (or never answers)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    done = threading.Event()
+
+    def run() -> None:
+        while True:
+            try:
+                connection, _ = listener.accept()
+            except OSError:  # shut down: the test is over
+                return
+            with connection:
+                connection.recv(65536)
+                if answer is None:
+                    done.wait(timeout=30)
+                else:
+                    connection.sendall(answer)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        done.set()
+        listener.shutdown(socket.SHUT_RDWR)
+        thread.join(timeout=30)
+        listener.close()
+
+
+@contextlib.asynccontextmanager
+async def upstream_client(timeout: float = 10) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(transport=AiohttpTransport(), timeout=timeout) as client:
+        yield client
+
+
+async def test_request_and_response_cross_the_wire_unchanged(echo_url: str) -> None:
+    async with upstream_client() as client:
+        response = await client.post(
+            f"{echo_url}/path?q=1",
+            content=b"payload",
+            headers=[("X-Twice", "one"), ("X-Twice", "two"), ("Authorization", "Basic eA==")],
+        )
+    assert response.status_code == 201
+    assert response.reason_phrase == "Created"
+    assert response.headers["x-method"] == "POST"
+    assert response.headers.get_list("x-got-x-twice") == ["one", "two"]
+    assert response.headers["x-got-authorization"] == "Basic eA=="
+    assert response.headers["x-got-user-agent"].startswith("python-httpx/")
+    assert response.headers.get_list("set-cookie") == ["a=1", "b=2"]
+    assert response.content == b"payload"
+
+
+async def test_a_connection_is_kept_alive_and_reused(echo_url: str) -> None:
+    async with upstream_client() as client:
+        ports = {(await client.get(echo_url)).headers["x-port"] for _ in range(3)}
+    assert len(ports) == 1
+
+
+async def test_a_large_body_streams_in_pieces_and_an_early_close_hangs_up() -> None:
+    hung_up = threading.Event()
+    piece = b"x" * 65536
+
+    async def endless(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        await receive()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        watcher = asyncio.ensure_future(receive())
+        while not watcher.done():
+            await send({"type": "http.response.body", "body": piece, "more_body": True})
+        message: Message = watcher.result()
+        if message["type"] == "http.disconnect":
+            hung_up.set()
+
+    with serve(endless) as url:
+        async with upstream_client() as client, client.stream("GET", url) as response:
+            received = 0
+            async for chunk in response.aiter_raw():
+                received += len(chunk)
+                if received > 4 * len(piece):
+                    break
+        assert hung_up.wait(timeout=30), "the server never saw the connection close"
+
+
+async def test_connection_refused_is_a_connect_error() -> None:
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))  # bound, not listening: connections are refused
+        url = f"http://127.0.0.1:{unused.getsockname()[1]}"
+        async with upstream_client() as client:
+            with pytest.raises(httpx.ConnectError):
+                await client.get(url)
+
+
+@pytest.mark.parametrize(
+    ("answer", "error"),
+    [
+        (b"", httpx.RemoteProtocolError),  # hangs up without answering
+        (b"NOT HTTP AT ALL\r\n\r\n", httpx.RemoteProtocolError),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly ten b", httpx.ReadError),
+    ],
+    ids=["hang-up", "garbage", "truncated-body"],
+)
+async def test_a_broken_answer_is_a_transport_error(
+    answer: bytes, error: type[httpx.TransportError]
+) -> None:
+    with raw_server(answer) as url:
+        async with upstream_client() as client:
+            with pytest.raises(error):
+                await client.get(url)
+
+
+async def test_a_server_that_never_answers_is_a_read_timeout() -> None:
+    with raw_server(None) as url:
+        async with upstream_client(timeout=0.2) as client:
+            with pytest.raises(httpx.ReadTimeout):
+                await client.get(url)
+
+
+async def test_an_unreachable_provider_is_provider_unavailable_through_the_gateway() -> None:
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        env = sandbox_env(DEMO, f"http://127.0.0.1:{unused.getsockname()[1]}")
+        async with gateway_client(Settings.from_env(env), AiohttpTransport()) as client:
+            query = "query($id: ID!) { recording(provider: SIGNALWIRE, id: $id) { id } }"
+            body = await graphql(client, query, {"id": "3b1b6ee5-5b36-4d0d-9c6e-0123456789ab"})
+    error = body["errors"][0]
+    assert error["extensions"]["code"] == "PROVIDER_UNAVAILABLE"
+    assert error["message"] == "SignalWire could not be reached (ConnectError)"
+
+
+async def test_a_cookie_a_provider_sets_is_never_sent_back() -> None:
+    """One upstream client serves every user: a provider's cookie must not follow anyone."""
+    sandbox_app = create_sandbox_app(DEMO)
+    cookies_sent: list[bytes | None] = []
+
+    async def setting_cookies(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            cookies_sent.append(dict(scope["headers"]).get(b"cookie"))
+
+        async def with_cookie(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                cookie = (b"set-cookie", b"session=someone-else; Path=/")
+                message = {**message, "headers": [*message["headers"], cookie]}
+            await send(message)
+
+        await sandbox_app(scope, receive, with_cookie)
+
+    ids = sandbox_app.state.sandbox.sample_ids()
+    settings = Settings.from_env(sandbox_env(DEMO))
+    async with gateway_client(settings, httpx.ASGITransport(app=setting_cookies)) as client:
+        for provider in ("TWILIO", "TWILIO", "BIRD"):
+            body = await graphql(
+                client,
+                "query($p: Provider!, $id: ID!) { recording(provider: $p, id: $id) { id } }",
+                {"p": provider, "id": ids[provider.lower()]},
+            )
+            assert "errors" not in body
+    assert len(cookies_sent) >= 2
+    assert set(cookies_sent) == {None}
+
+
+async def test_upstream_requests_carry_the_gateway_headers_over_the_real_transport() -> None:
+    sandbox_app = create_sandbox_app(DEMO)
+    sandbox = sandbox_app.state.sandbox
+    with serve(sandbox_app) as url:
+        settings = Settings.from_env(sandbox_env(DEMO, url))
+        async with gateway_client(settings, AiohttpTransport()) as client:
+            body = await graphql(
+                client,
+                "query($id: ID!) { recording(provider: TWILIO, id: $id) { id } }",
+                {"id": sandbox.sample_ids()["twilio"]},
+            )
+    assert body["data"]["recording"]["id"] == sandbox.sample_ids()["twilio"]
+    (seen,) = sandbox.requests_to("twilio")
+    assert seen.headers["user-agent"] == "recording-gateway/0.1"
+    assert seen.headers["accept"] == "*/*"
+    assert seen.headers["authorization"].startswith("Basic ")
+    assert "cookie" not in seen.headers
+
+
+async def test_the_upstream_timeout_applies_to_every_call() -> None:
+    with raw_server(None) as url:
+        env = {**sandbox_env(DEMO, url), "GATEWAY_UPSTREAM_TIMEOUT": "0.2"}
+        async with gateway_client(Settings.from_env(env), AiohttpTransport()) as client:
+            query = "query($id: ID!) { recording(provider: SIGNALWIRE, id: $id) { id } }"
+            body = await graphql(client, query, {"id": "3b1b6ee5-5b36-4d0d-9c6e-0123456789ab"})
+    error = body["errors"][0]
+    assert error["extensions"]["code"] == "PROVIDER_UNAVAILABLE"
+    assert error["message"] == "SignalWire did not answer in time"
