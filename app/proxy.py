@@ -108,7 +108,8 @@ async def relay(
 
 
 class UpstreamStreamingResponse(StreamingResponse):
-    """A StreamingResponse that closes its upstream response however the download ends."""
+    """A StreamingResponse that stops reading its upstream as soon as the client is gone,
+    and closes the upstream response however the download ends."""
 
     def __init__(
         self,
@@ -117,8 +118,22 @@ class UpstreamStreamingResponse(StreamingResponse):
         status: int,
         headers: dict[str, str],
     ) -> None:
-        super().__init__(body, status_code=status, headers=headers)
+        super().__init__(self._while_client_listens(body), status_code=status, headers=headers)
         self.upstream = upstream
+        self._client_gone = False
+
+    async def _while_client_listens(self, body: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+        async for chunk in body:
+            yield chunk
+            if self._client_gone:
+                return
+
+    async def listen_for_disconnect(self, receive: Receive) -> None:
+        await super().listen_for_disconnect(receive)
+        # Starlette now cancels the sending task, but a task that never has to wait (the
+        # upstream keeps its buffer full) would only see that cancellation after the whole
+        # file: measured, 1.4 GB read upstream for a client gone after 200 KB. Stop here.
+        self._client_gone = True
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
