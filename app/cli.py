@@ -86,16 +86,20 @@ def _serve(settings: Settings, host: str, port: int, *, demo: bool) -> int:
 
 
 def _run(app: Starlette, host: str, port: int) -> None:
-    """Serve ``app``, with the garbage collector tuned for a server.
+    tune_gc()
+    uvicorn.run(app, host=host, port=port)
+
+
+def tune_gc() -> None:
+    """Tune the garbage collector for a long-running server, once the app is built.
 
     Everything built so far (modules, schema, app) lives as long as the process: freezing
     it keeps each collection from scanning it again, and a larger first generation makes
-    collections rarer. Measured: a 100-ref batch spends about 15% less CPU.
+    collections rarer. Measured: a 100-ref batch spends about 12% less CPU.
     """
     gc.collect()
     gc.freeze()
     gc.set_threshold(20_000, 50, 100)
-    uvicorn.run(app, host=host, port=port)
 
 
 def _sandbox(host: str, port: int, *, latency: float, count: int | None) -> int:

@@ -7,6 +7,7 @@ import contextlib
 import socket
 import threading
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 
 import httpx
 import pytest
@@ -49,10 +50,17 @@ def echo_url() -> Iterator[str]:
         yield url
 
 
+@dataclass
+class RawServer:
+    url: str
+    connections: int = 0
+
+
 @contextlib.contextmanager
-def raw_server(answer: bytes | None) -> Iterator[str]:
+def raw_server(answer: bytes | None) -> Iterator[RawServer]:
     """A server that reads each request, writes ``answer`` and hangs up (or never answers)."""
     listener = socket.create_server(("127.0.0.1", 0))
+    server = RawServer(f"http://127.0.0.1:{listener.getsockname()[1]}")
     done = threading.Event()
 
     def run() -> None:
@@ -61,6 +69,7 @@ def raw_server(answer: bytes | None) -> Iterator[str]:
                 connection, _ = listener.accept()
             except OSError:  # shut down: the test is over
                 return
+            server.connections += 1
             with connection:
                 connection.recv(65536)
                 if answer is None:
@@ -71,7 +80,7 @@ def raw_server(answer: bytes | None) -> Iterator[str]:
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+        yield server
     finally:
         done.set()
         listener.shutdown(socket.SHUT_RDWR)
@@ -155,17 +164,25 @@ async def test_connection_refused_is_a_connect_error() -> None:
 async def test_a_broken_answer_is_a_transport_error(
     answer: bytes, error: type[httpx.TransportError]
 ) -> None:
-    with raw_server(answer) as url:
+    with raw_server(answer) as server:
         async with upstream_client() as client:
             with pytest.raises(error):
-                await client.get(url)
+                await client.get(server.url)
+
+
+async def test_a_get_the_server_hangs_up_on_is_sent_once_more_then_fails() -> None:
+    with raw_server(b"") as server:
+        async with upstream_client() as client:
+            with pytest.raises(httpx.RemoteProtocolError):
+                await client.get(server.url)
+    assert server.connections == 2
 
 
 async def test_a_server_that_never_answers_is_a_read_timeout() -> None:
-    with raw_server(None) as url:
+    with raw_server(None) as server:
         async with upstream_client(timeout=0.2) as client:
             with pytest.raises(httpx.ReadTimeout):
-                await client.get(url)
+                await client.get(server.url)
 
 
 async def test_an_unreachable_provider_is_provider_unavailable_through_the_gateway() -> None:
@@ -231,8 +248,8 @@ async def test_upstream_requests_carry_the_gateway_headers_over_the_real_transpo
 
 
 async def test_the_upstream_timeout_applies_to_every_call() -> None:
-    with raw_server(None) as url:
-        env = {**sandbox_env(DEMO, url), "GATEWAY_UPSTREAM_TIMEOUT": "0.2"}
+    with raw_server(None) as server:
+        env = {**sandbox_env(DEMO, server.url), "GATEWAY_UPSTREAM_TIMEOUT": "0.2"}
         async with gateway_client(Settings.from_env(env), AiohttpTransport()) as client:
             query = "query($id: ID!) { recording(provider: SIGNALWIRE, id: $id) { id } }"
             body = await graphql(client, query, {"id": "3b1b6ee5-5b36-4d0d-9c6e-0123456789ab"})

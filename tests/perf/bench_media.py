@@ -91,10 +91,13 @@ def run_sandbox(megabytes: int) -> None:
 
 
 def run_gateway(sandbox_url: str) -> None:
+    from app.cli import tune_gc
     from app.main import create_app
     from app.settings import Settings
 
-    run(create_app(Settings.from_env(sandbox_env(CONFIG, sandbox_url))), "GATEWAY")
+    app = create_app(Settings.from_env(sandbox_env(CONFIG, sandbox_url)))
+    tune_gc()  # as `recording-gateway serve` does
+    run(app, "GATEWAY")
 
 
 async def run_relay(upstream_url: str) -> None:
