@@ -13,9 +13,11 @@ import httpx
 import pytest
 from starlette.types import Message, Receive, Scope, Send
 
+from app.models import Provider
 from app.sandbox import DEMO, create_sandbox_app
 from app.settings import Settings
 from app.transport import AiohttpTransport
+from tests.media_support import mint
 from tests.servers import serve
 from tests.support import gateway_client, graphql, sandbox_env
 
@@ -256,3 +258,19 @@ async def test_the_upstream_timeout_applies_to_every_call() -> None:
     error = body["errors"][0]
     assert error["extensions"]["code"] == "PROVIDER_UNAVAILABLE"
     assert error["message"] == "SignalWire did not answer in time"
+
+
+async def test_a_media_download_asks_for_the_file_as_it_is_once() -> None:
+    """Each header once: the gateway's default Accept-Encoding gives way to ``identity``."""
+    sandbox_app = create_sandbox_app(DEMO)
+    sandbox = sandbox_app.state.sandbox
+    rid = sandbox.sample_ids()["signalwire"]
+    with serve(sandbox_app) as url:
+        settings = Settings.from_env(sandbox_env(DEMO, url))
+        async with gateway_client(settings, AiohttpTransport()) as client:
+            link = await mint(client, Provider.SIGNALWIRE, rid, fmt="WAV")
+            response = await client.get(link, headers={"Range": "bytes=0-99"})
+    assert response.status_code == 206
+    (seen,) = [r for r in sandbox.requests_to("signalwire") if r.url.endswith(".wav")]
+    assert seen.headers["accept-encoding"] == "identity"
+    assert seen.headers["range"] == "bytes=0-99"
