@@ -8,6 +8,7 @@ import socket
 import threading
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 import pytest
@@ -187,14 +188,21 @@ async def test_a_server_that_never_answers_is_a_read_timeout() -> None:
                 await client.get(server.url)
 
 
+async def signalwire_error(base_url: str, **env: str) -> dict[str, Any]:
+    """The first error of a SignalWire query through a gateway whose providers are at
+    ``base_url``, over the real transport."""
+    settings = Settings.from_env({**sandbox_env(DEMO, base_url), **env})
+    async with gateway_client(settings, AiohttpTransport()) as client:
+        query = "query($id: ID!) { recording(provider: SIGNALWIRE, id: $id) { id } }"
+        body = await graphql(client, query, {"id": "3b1b6ee5-5b36-4d0d-9c6e-0123456789ab"})
+    error: dict[str, Any] = body["errors"][0]
+    return error
+
+
 async def test_an_unreachable_provider_is_provider_unavailable_through_the_gateway() -> None:
     with socket.socket() as unused:
         unused.bind(("127.0.0.1", 0))
-        env = sandbox_env(DEMO, f"http://127.0.0.1:{unused.getsockname()[1]}")
-        async with gateway_client(Settings.from_env(env), AiohttpTransport()) as client:
-            query = "query($id: ID!) { recording(provider: SIGNALWIRE, id: $id) { id } }"
-            body = await graphql(client, query, {"id": "3b1b6ee5-5b36-4d0d-9c6e-0123456789ab"})
-    error = body["errors"][0]
+        error = await signalwire_error(f"http://127.0.0.1:{unused.getsockname()[1]}")
     assert error["extensions"]["code"] == "PROVIDER_UNAVAILABLE"
     assert error["message"] == "SignalWire could not be reached (ConnectError)"
 
@@ -251,11 +259,7 @@ async def test_upstream_requests_carry_the_gateway_headers_over_the_real_transpo
 
 async def test_the_upstream_timeout_applies_to_every_call() -> None:
     with raw_server(None) as server:
-        env = {**sandbox_env(DEMO, server.url), "GATEWAY_UPSTREAM_TIMEOUT": "0.2"}
-        async with gateway_client(Settings.from_env(env), AiohttpTransport()) as client:
-            query = "query($id: ID!) { recording(provider: SIGNALWIRE, id: $id) { id } }"
-            body = await graphql(client, query, {"id": "3b1b6ee5-5b36-4d0d-9c6e-0123456789ab"})
-    error = body["errors"][0]
+        error = await signalwire_error(server.url, GATEWAY_UPSTREAM_TIMEOUT="0.2")
     assert error["extensions"]["code"] == "PROVIDER_UNAVAILABLE"
     assert error["message"] == "SignalWire did not answer in time"
 
