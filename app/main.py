@@ -48,15 +48,14 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
-        # A batch fans out to up to GATEWAY_MAX_BATCH concurrent calls (see transport.py).
-        upstream = Upstream(transport or AiohttpTransport(), timeout=settings.upstream_timeout)
-        cache = RecordingCache.from_settings(settings.cache)
-        service = RecordingService(build_providers(settings, upstream), cache)
-        try:
+        async with contextlib.AsyncExitStack() as closing:  # each closed, whatever the others do
+            # A batch fans out to up to GATEWAY_MAX_BATCH concurrent calls (see transport.py).
+            upstream = Upstream(transport or AiohttpTransport(), timeout=settings.upstream_timeout)
+            closing.push_async_callback(upstream.aclose)
+            cache = RecordingCache.from_settings(settings.cache)
+            closing.push_async_callback(cache.close)
+            service = RecordingService(build_providers(settings, upstream), cache)
             yield {"settings": settings, "recordings": service, "signer": signer}
-        finally:
-            await cache.close()
-            await upstream.aclose()
 
     routes: list[BaseRoute] = [
         Route("/", _home),
