@@ -76,14 +76,16 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         max_connections: int = 400,
         max_per_host: int = 100,
         keepalive_expiry: float = 4.0,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self._max_connections = max_connections
         self._max_per_host = max_per_host
         # Below the usual 5 s server keep-alive, so that we drop an idle connection before
         # the server closes it under a request.
         self._keepalive_expiry = keepalive_expiry
-        # One TLS context for all connections: building one loads the CA bundle.
-        self._tls = ssl.create_default_context(cafile=certifi.where())
+        # One TLS context for all connections (building one loads the CA bundle): certifi's
+        # CAs, certificates and host names verified, unless the caller brings its own.
+        self._tls = tls or ssl.create_default_context(cafile=certifi.where())
         self._session: aiohttp.ClientSession | None = None
 
     def _open(self) -> aiohttp.ClientSession:

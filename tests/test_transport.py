@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import ssl
 import threading
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+import trustme
 from starlette.types import Message, Receive, Scope, Send
 
 from app.models import Provider
@@ -278,3 +280,33 @@ async def test_a_media_download_asks_for_the_file_as_it_is_once() -> None:
     (seen,) = [r for r in sandbox.requests_to("signalwire") if r.url.endswith(".wav")]
     assert seen.headers["accept-encoding"] == "identity"
     assert seen.headers["range"] == "bytes=0-99"
+
+
+@pytest.fixture(scope="module")
+def certificate_authority() -> trustme.CA:
+    return trustme.CA()
+
+
+@pytest.fixture(scope="module")
+def tls_echo_url(certificate_authority: trustme.CA) -> Iterator[str]:
+    with serve(echo, tls=certificate_authority.issue_cert("127.0.0.1")) as url:
+        yield url
+
+
+async def test_tls_with_a_trusted_certificate(
+    tls_echo_url: str, certificate_authority: trustme.CA
+) -> None:
+    trusting = ssl.create_default_context()
+    certificate_authority.configure_trust(trusting)
+    async with httpx.AsyncClient(transport=AiohttpTransport(tls=trusting)) as client:
+        response = await client.post(tls_echo_url, content=b"over TLS")
+    assert response.status_code == 201
+    assert response.content == b"over TLS"
+
+
+async def test_tls_with_a_certificate_no_known_authority_signed_is_refused(
+    tls_echo_url: str,
+) -> None:
+    async with upstream_client() as client:  # certifi's authorities, as the gateway runs
+        with pytest.raises(httpx.ConnectError, match="certificate verify failed"):
+            await client.get(tls_echo_url)
