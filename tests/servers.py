@@ -5,7 +5,8 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 import trustme
 import uvicorn
@@ -40,3 +41,47 @@ def serve(app: ASGIApp, *, tls: trustme.LeafCert | None = None) -> Iterator[str]
         server.should_exit = True
         thread.join(timeout=30)
         sock.close()
+
+
+@dataclass
+class RawServer:
+    """A hand-driven HTTP server: its URL, and how many connections it has accepted."""
+
+    url: str
+    connections: int = 0
+
+
+@contextlib.contextmanager
+def raw_server(handle: Callable[[socket.socket, threading.Event], None]) -> Iterator[RawServer]:
+    """A server that reads each request's head, then lets ``handle`` write what it likes.
+
+    ``handle`` runs in the server's thread, one connection at a time; the event it gets
+    is set when the test is over (a handler that waits should wait on it, to end then).
+    """
+    listener = socket.create_server(("127.0.0.1", 0))
+    server = RawServer(f"http://127.0.0.1:{listener.getsockname()[1]}")
+    over = threading.Event()
+
+    def run() -> None:
+        while True:
+            try:
+                connection, _ = listener.accept()
+            except OSError:  # shut down: the test is over
+                return
+            server.connections += 1
+            with connection:
+                head = b""
+                while b"\r\n\r\n" not in head and (data := connection.recv(65536)):
+                    head += data
+                with contextlib.suppress(OSError):  # the client may hang up first
+                    handle(connection, over)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        over.set()
+        listener.shutdown(socket.SHUT_RDWR)
+        thread.join(timeout=30)
+        listener.close()

@@ -8,7 +8,6 @@ import socket
 import ssl
 import threading
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -21,7 +20,7 @@ from app.sandbox import DEMO, create_sandbox_app
 from app.settings import Settings
 from app.transport import AiohttpTransport
 from tests.media_support import mint
-from tests.servers import serve
+from tests.servers import RawServer, raw_server, serve
 from tests.support import gateway_client, graphql, sandbox_env
 
 pytestmark = pytest.mark.anyio
@@ -55,42 +54,18 @@ def echo_url() -> Iterator[str]:
         yield url
 
 
-@dataclass
-class RawServer:
-    url: str
-    connections: int = 0
-
-
 @contextlib.contextmanager
-def raw_server(answer: bytes | None) -> Iterator[RawServer]:
-    """A server that reads each request, writes ``answer`` and hangs up (or never answers)."""
-    listener = socket.create_server(("127.0.0.1", 0))
-    server = RawServer(f"http://127.0.0.1:{listener.getsockname()[1]}")
-    done = threading.Event()
+def answering(answer: bytes | None) -> Iterator[RawServer]:
+    """A server that writes ``answer`` to each request and hangs up (or never answers)."""
 
-    def run() -> None:
-        while True:
-            try:
-                connection, _ = listener.accept()
-            except OSError:  # shut down: the test is over
-                return
-            server.connections += 1
-            with connection:
-                connection.recv(65536)
-                if answer is None:
-                    done.wait(timeout=30)
-                else:
-                    connection.sendall(answer)
+    def handle(connection: socket.socket, over: threading.Event) -> None:
+        if answer is None:
+            over.wait(timeout=30)
+        else:
+            connection.sendall(answer)
 
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    try:
+    with raw_server(handle) as server:
         yield server
-    finally:
-        done.set()
-        listener.shutdown(socket.SHUT_RDWR)
-        thread.join(timeout=30)
-        listener.close()
 
 
 @contextlib.asynccontextmanager
@@ -169,14 +144,14 @@ async def test_connection_refused_is_a_connect_error() -> None:
 async def test_a_broken_answer_is_a_transport_error(
     answer: bytes, error: type[httpx.TransportError]
 ) -> None:
-    with raw_server(answer) as server:
+    with answering(answer) as server:
         async with upstream_client() as client:
             with pytest.raises(error):
                 await client.get(server.url)
 
 
 async def test_a_get_the_server_hangs_up_on_is_sent_once_more_then_fails() -> None:
-    with raw_server(b"") as server:
+    with answering(b"") as server:
         async with upstream_client() as client:
             with pytest.raises(httpx.RemoteProtocolError):
                 await client.get(server.url)
@@ -184,7 +159,7 @@ async def test_a_get_the_server_hangs_up_on_is_sent_once_more_then_fails() -> No
 
 
 async def test_a_server_that_never_answers_is_a_read_timeout() -> None:
-    with raw_server(None) as server:
+    with answering(None) as server:
         async with upstream_client(timeout=0.2) as client:
             with pytest.raises(httpx.ReadTimeout):
                 await client.get(server.url)
@@ -260,7 +235,7 @@ async def test_upstream_requests_carry_the_gateway_headers_over_the_real_transpo
 
 
 async def test_the_upstream_timeout_applies_to_every_call() -> None:
-    with raw_server(None) as server:
+    with answering(None) as server:
         error = await signalwire_error(server.url, GATEWAY_UPSTREAM_TIMEOUT="0.2")
     assert error["extensions"]["code"] == "PROVIDER_UNAVAILABLE"
     assert error["message"] == "SignalWire did not answer in time"
