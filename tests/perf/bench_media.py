@@ -2,20 +2,24 @@
 
 Run from the repository root (it prints figures; it asserts nothing)::
 
-    python -m tests.perf.bench_media [--megabytes 200] [--rounds 9]
+    python -m tests.perf.bench_media [--megabytes 1000] [--rss-megabytes 200] [--rounds 9]
 
 The sandbox and the gateway each run in their own process under uvicorn, on loopback.
-The sandbox serves one SignalWire recording as a WAV of ``--megabytes``; curl downloads
-it straight from the sandbox, through a PROXY ``mediaUrl``, and, for calibration, through
-a bare TCP relay (a process on uvloop that copies bytes and parses nothing: the cost of
-any extra Python hop on this machine), in turn, and the report gives MB/s and how busy
-each process was. A thread samples the gateway's RSS every 5 ms meanwhile; the report
-gives the peak growth over its RSS just before.
+The sandbox serves two SignalWire recordings as WAVs, of ``--megabytes`` (long enough
+to measure a steady rate: at 1-2 GB/s, 200 MB is over in a tenth of a second) and of
+``--rss-megabytes``. curl downloads the first straight from the sandbox, through a PROXY
+``mediaUrl``, and, for calibration, through two other hops, in turn: a bare TCP relay (a
+process on uvloop that copies bytes and parses nothing: the cost of any extra Python hop
+on this machine) and, when ``nginx`` is installed, nginx's ``proxy_pass`` with buffering
+off (the reference reverse proxy, in C). The report gives MB/s and how busy each process
+was. Then curl downloads the second through the gateway while a thread samples the
+gateway's RSS every 5 ms; the report gives the peak growth over its RSS just before.
 
 Each comparison runs twice: with every process free to use every CPU ("shared"), and
-with the sandbox and curl on CPU 0 and the gateway (or relay) on CPU 1 ("pinned"), as in
-production, where the provider and the client are other machines. On a 2-core machine,
-"shared" makes the proxy path's three busy processes take turns on two cores.
+with the sandbox and curl on CPU 0 and the hop in the middle (gateway, relay or nginx) on
+CPU 1 ("pinned"), as in production, where the provider and the client are other machines.
+On a 2-core machine, "shared" makes the proxy path's three busy processes take turns on
+two cores.
 """
 
 from __future__ import annotations
@@ -25,14 +29,17 @@ import asyncio
 import os
 import platform
 import resource
+import shutil
 import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -54,21 +61,22 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     roles = ["bench", "sandbox", "gateway", "relay"]
     parser.add_argument("role", nargs="?", default="bench", choices=roles)
-    parser.add_argument("--megabytes", type=int, default=200)
+    parser.add_argument("--megabytes", type=int, default=1000)
+    parser.add_argument("--rss-megabytes", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--sandbox-url", default="")
     args = parser.parse_args(argv)
     if args.role == "sandbox":
-        run_sandbox(args.megabytes)
+        run_sandbox([args.megabytes, args.rss_megabytes])
     elif args.role == "gateway":
         run_gateway(args.sandbox_url)
     elif args.role == "relay":
         uvloop.run(run_relay(args.sandbox_url))
     else:
-        bench(args.megabytes, args.rounds)
+        bench(args.megabytes, args.rss_megabytes, args.rounds)
 
 
-# --- the two servers, each in its own process ------------------------------------------------
+# --- the servers, each in its own process ----------------------------------------------------
 
 
 def run(app: Any, banner: str) -> None:
@@ -79,14 +87,15 @@ def run(app: Any, banner: str) -> None:
     uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])
 
 
-def run_sandbox(megabytes: int) -> None:
+def run_sandbox(sizes: list[int]) -> None:
+    """The sandbox, with one ready SignalWire recording per size (in MB) as a mono WAV."""
     app = create_sandbox_app(CONFIG)
-    sandbox = app.state.sandbox
-    rid = sandbox.sample_ids()["signalwire"]
-    record = sandbox.dataset.get("signalwire", rid)
-    seconds = megabytes * 1_000_000 // MONO_WAV_BYTES_PER_SECOND
-    sandbox.dataset.put(replace(record, duration=seconds, channels=1))
-    print(f"RECORDING {rid}", flush=True)
+    dataset = app.state.sandbox.dataset
+    ready = [record for record in dataset.listing("signalwire") if record.ready]
+    for record, megabytes in zip(ready, sizes, strict=False):
+        seconds = megabytes * 1_000_000 // MONO_WAV_BYTES_PER_SECOND
+        dataset.put(replace(record, duration=seconds, channels=1))
+    print("RECORDINGS", " ".join(record.id for record in ready[: len(sizes)]), flush=True)
     run(app, "SANDBOX")
 
 
@@ -122,6 +131,73 @@ async def run_relay(upstream_url: str) -> None:
         await server.serve_forever()
 
 
+NGINX_CONF = """\
+daemon off;
+master_process off;
+worker_processes 1;
+pid {home}/nginx.pid;
+error_log {home}/error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    client_body_temp_path {home}/body;
+    proxy_temp_path {home}/proxy;
+    upstream sandbox {{ server {upstream}; keepalive 16; }}
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{
+            proxy_pass http://sandbox;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_buffering off;
+            proxy_buffer_size 256k;
+            proxy_buffers 4 256k;
+            proxy_busy_buffers_size 256k;
+        }}
+    }}
+}}
+"""
+
+
+@contextmanager
+def nginx(upstream_url: str) -> Iterator[tuple[psutil.Process, str] | None]:
+    """nginx (one process) proxying to ``upstream_url`` without buffering; None if absent."""
+    binary = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/usr/local/sbin")
+    if binary is None:
+        yield None
+        return
+    with tempfile.TemporaryDirectory() as home:
+        port = free_port()
+        conf = Path(home, "nginx.conf")
+        upstream = upstream_url.removeprefix("http://")
+        conf.write_text(NGINX_CONF.format(home=home, upstream=upstream, port=port))
+        process = subprocess.Popen([binary, "-c", str(conf), "-p", home])
+        try:
+            wait_for_port(port, process)
+            yield psutil.Process(process.pid), f"http://127.0.0.1:{port}"
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def wait_for_port(port: int, process: subprocess.Popen[bytes]) -> None:
+    """Block until something accepts connections on ``port`` (or ``process`` has exited)."""
+    while process.poll() is None:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            threading.Event().wait(0.05)
+    raise RuntimeError(f"nginx exited with {process.returncode}")
+
+
 @contextmanager
 def child(*args: str) -> Iterator[tuple[psutil.Process, dict[str, str]]]:
     """A server process running this script, and what it printed before serving."""
@@ -154,7 +230,8 @@ class Runs:
     def add(self, size: int, seconds: float, cpu: dict[str, float]) -> None:
         self.speeds.append(size / seconds / 1e6)
         for name, spent in cpu.items():
-            self.busy.setdefault(name, []).append(100 * spent / seconds)
+            if spent > 0.05 * seconds:  # leave out idle ones (CPU time comes in 10 ms ticks)
+                self.busy.setdefault(name, []).append(100 * spent / seconds)
 
     @property
     def median(self) -> float:
@@ -218,29 +295,39 @@ PLACEMENTS = {  # CPUs for curl and the sandbox, and for the process in the midd
 }
 
 
-def bench(megabytes: int, rounds: int) -> None:
-    with child("sandbox", "--megabytes", str(megabytes)) as (sandbox, said):
-        sandbox_url, rid = said["SANDBOX"], said["RECORDING"]
-        with (
-            child("gateway", "--sandbox-url", sandbox_url) as (gateway, started),
-            child("relay", "--sandbox-url", sandbox_url) as (relay, relayed),
-        ):
-            processes = {"sandbox": sandbox, "gateway": gateway, "relay": relay}
-            urls = {
-                "sandbox": sandbox_url,
-                "gateway": started["GATEWAY"],
-                "relay": relayed["RELAY"],
-            }
+def bench(megabytes: int, rss_megabytes: int, rounds: int) -> None:
+    with ExitStack() as stack:
+        sizes = ["--megabytes", str(megabytes), "--rss-megabytes", str(rss_megabytes)]
+        sandbox, said = stack.enter_context(child("sandbox", *sizes))
+        sandbox_url, (rid, rss_rid) = said["SANDBOX"], said["RECORDINGS"].split()
+        gateway, started = stack.enter_context(child("gateway", "--sandbox-url", sandbox_url))
+        relay, relayed = stack.enter_context(child("relay", "--sandbox-url", sandbox_url))
+        processes = {"sandbox": sandbox, "gateway": gateway, "relay": relay}
+        path = f"/api/laml/2010-04-01/Accounts/{CONFIG.signalwire_project_id}/Recordings/{rid}.wav"
+        urls = {
+            "direct from the sandbox": sandbox_url + path,
+            "through the gateway": media_url(started["GATEWAY"], rid),
+            "through a bare TCP relay": relayed["RELAY"] + path,
+        }
+        reference = stack.enter_context(nginx(sandbox_url))
+        if reference is not None:
+            processes["nginx"], nginx_url = reference
+            urls["through nginx proxy_pass"] = nginx_url + path
+        print(
+            f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python "
+            f"{platform.python_version()}, {platform.system()} {platform.release()}; "
+            + ("nginx found" if reference else "no nginx on PATH: its reference is left out")
+        )
+        for placement, (outer, middle) in PLACEMENTS.items():
+            sandbox.cpu_affinity(cpu_list(outer))
+            for name in processes.keys() - {"sandbox"}:
+                processes[name].cpu_affinity(cpu_list(middle))
             print(
-                f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python "
-                f"{platform.python_version()}, {platform.system()} {platform.release()}"
+                f"\n{placement}: curl and sandbox on CPU {outer}, the hop in the middle on {middle}"
             )
-            for placement, (outer, middle) in PLACEMENTS.items():
-                sandbox.cpu_affinity(cpu_list(outer))
-                gateway.cpu_affinity(cpu_list(middle))
-                relay.cpu_affinity(cpu_list(middle))
-                print(f"\n{placement}: curl and sandbox on CPU {outer}, gateway/relay on {middle}")
-                measure(urls, rid, processes, rounds, outer)
+            measure(urls, processes, rounds, outer)
+        print()
+        measure_rss(media_url(started["GATEWAY"], rss_rid), gateway, rounds)
 
 
 def cpu_list(text: str) -> list[int]:
@@ -248,46 +335,45 @@ def cpu_list(text: str) -> list[int]:
     return list(range(int(first), int(last or first) + 1))
 
 
-def measure(
-    urls: dict[str, str], rid: str, processes: dict[str, psutil.Process], rounds: int, cpus: str
-) -> None:
-    path = f"/api/laml/2010-04-01/Accounts/{CONFIG.signalwire_project_id}/Recordings/{rid}.wav"
-    direct_url, relay_url, gateway_url = (
-        urls["sandbox"] + path,
-        urls["relay"] + path,
-        urls["gateway"],
-    )
-    direct, proxied, relayed = Runs(), Runs(), Runs()
+def media_url(gateway_url: str, rid: str) -> str:
+    """A PROXY mediaUrl minted by the gateway, after one small download to warm it up."""
     with httpx.Client(timeout=120) as client:
         body = client.post(
             f"{gateway_url}/graphql", json={"query": MEDIA_QUERY, "variables": {"id": rid}}
         )
-        proxy_url = body.json()["data"]["recording"]["mediaUrl"]
-        client.get(proxy_url, headers={"Range": "bytes=0-65535"})  # warm the upstream path up
-    baseline = processes["gateway"].memory_info().rss
-    with RssSampler(processes["gateway"]) as rss:
+        url: str = body.json()["data"]["recording"]["mediaUrl"]
+        client.get(url, headers={"Range": "bytes=0-65535"})  # opens the upstream connection
+        return url
+
+
+def measure(
+    urls: dict[str, str], processes: dict[str, psutil.Process], rounds: int, cpus: str
+) -> None:
+    runs = {name: Runs() for name in urls}
+    sizes: set[int] = set()
+    for _ in range(rounds):
+        for name, url in urls.items():
+            size, seconds, cpu = download(url, processes, cpus)
+            sizes.add(size)
+            runs[name].add(size, seconds, cpu)
+    assert len(sizes) == 1, f"the paths delivered different sizes: {sizes}"
+    direct = runs["direct from the sandbox"].median
+    print(f"file: {sizes.pop() / 1e6:.1f} MB WAV (SignalWire public media), {rounds} rounds")
+    for name, result in runs.items():
+        print(f"{name + ':':26} {result.median / direct:.2f}x, {result.describe()}")
+    print("target: the gateway at 0.8x direct or more")
+
+
+def measure_rss(url: str, gateway: psutil.Process, rounds: int) -> None:
+    """The gateway's peak RSS growth while it streams ``url`` to curl ``rounds`` times."""
+    baseline = gateway.memory_info().rss
+    with RssSampler(gateway) as rss:
         for _ in range(rounds):
-            size, seconds, cpu = download(direct_url, processes, cpus)
-            direct.add(size, seconds, cpu)
-            proxied_size, seconds, cpu = download(proxy_url, processes, cpus)
-            assert proxied_size == size, (proxied_size, size)
-            proxied.add(size, seconds, cpu)
-            relayed.add(*download(relay_url, processes, cpus))
-    report(size, direct, proxied, relayed, baseline, rss.peak)
-
-
-def report(size: int, direct: Runs, proxied: Runs, relayed: Runs, baseline: int, peak: int) -> None:
-    print(f"file: {size / 1e6:.1f} MB WAV (SignalWire public media), {len(direct.speeds)} rounds")
-    print(f"direct from the sandbox: {direct.describe()}")
-    print(f"through the gateway:     {proxied.describe()}")
-    print(f"through a bare TCP relay: {relayed.describe()}")
+            size, _, _ = download(url, {}, "0-1")
     print(
-        f"ratio proxy/direct: {proxied.median / direct.median:.2f} (target >= 0.8); "
-        f"bare relay/direct: {relayed.median / direct.median:.2f}"
-    )
-    print(
-        f"gateway RSS: {baseline / 1e6:.1f} MB before, peak {peak / 1e6:.1f} MB while "
-        f"streaming: growth {(peak - baseline) / 1e6:.1f} MB (target < 30 MB)"
+        f"gateway RSS while streaming a {size / 1e6:.0f} MB WAV {rounds} times: "
+        f"{baseline / 1e6:.1f} MB before, peak {rss.peak / 1e6:.1f} MB: "
+        f"growth {(rss.peak - baseline) / 1e6:.1f} MB (target < 30 MB)"
     )
 
 
