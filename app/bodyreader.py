@@ -133,7 +133,8 @@ class BodyReader(asyncio.BufferedProtocol):
     # --- the reading side --------------------------------------------------------------------
 
     async def chunks(self) -> AsyncIterator[memoryview]:
-        """The rest of the body; ``httpx.ReadError`` if the connection ends before it."""
+        """The rest of the body: ``httpx.ReadError`` if the connection ends before it,
+        ``httpx.ReadTimeout`` if no byte comes for the read timeout."""
         while self._unread or self._filled > self._start:
             await self._until_ready()
             chunk = self._view[self._start : self._filled]

@@ -89,6 +89,9 @@ class _Body(httpx.AsyncByteStream):
         protocol, transport = connection.protocol, connection.transport
         assert protocol is not None and transport is not None
         arrived = self._response.content.read_nowait()  # what came with the head
+        if len(arrived) >= length:  # all of it: aiohttp's pool may have the connection back
+            yield arrived
+            return
         protocol.pause_reading()  # aiohttp reads no more, and stops its read timer
         self._reader = BodyReader.borrow(
             transport,

@@ -235,3 +235,39 @@ async def test_a_large_body_over_tls(tls_media_url: str, certificate_authority: 
         chunks = [chunk async for chunk in response.aiter_raw()]
     assert b"".join(chunks) == pattern(5 * MB + 7)
     assert any(isinstance(chunk, memoryview) for chunk in chunks)
+
+
+async def test_closing_the_transport_waits_for_a_tls_connection_it_took_a_body_from(
+    certificate_authority: trustme.CA,
+) -> None:
+    """aiohttp's pool waits at close for its own connections only: this one is ours."""
+    body = pattern(2 * MB)
+    said_goodbye = threading.Event()
+    listener = socket.create_server(("127.0.0.1", 0))
+    server_side = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    certificate_authority.issue_cert("127.0.0.1").configure_cert(server_side)
+
+    def serve_once() -> None:
+        raw, _ = listener.accept()
+        with server_side.wrap_socket(raw, server_side=True) as connection:
+            connection.settimeout(30)
+            while b"\r\n\r\n" not in connection.recv(65536):
+                pass
+            connection.sendall(head(len(body)) + body)
+            while connection.recv(65536):  # until the client's close_notify
+                pass
+            said_goodbye.set()  # before answering it: the client's close can't end sooner
+            connection.unwrap()
+
+    thread = threading.Thread(target=serve_once, daemon=True)
+    thread.start()
+    trusting = ssl.create_default_context()
+    certificate_authority.configure_trust(trusting)
+    url = f"https://127.0.0.1:{listener.getsockname()[1]}"
+    try:
+        async with httpx.AsyncClient(transport=AiohttpTransport(tls=trusting)) as client:
+            assert (await client.get(url)).content == body
+        assert said_goodbye.is_set(), "the transport closed without waiting for the TLS close"
+    finally:
+        thread.join(timeout=30)
+        listener.close()
