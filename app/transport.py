@@ -25,6 +25,7 @@ from collections.abc import AsyncIterator, Iterator
 import aiohttp
 import certifi
 import httpx
+from aiohttp.client_proto import ResponseHandler
 
 from app.bodyreader import LARGE_BODY, BodyReader
 
@@ -77,27 +78,21 @@ class _Body(httpx.AsyncByteStream):
         self._reader: BodyReader | None = None
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        length = self._large_body_length()
-        if length is None:
+        wire = self._large_body_wire()
+        if wire is None:
             with _as_httpx_errors():
                 # All that is buffered at once: fewer, larger writes to our client.
                 async for chunk in self._response.content.iter_any():
                     yield chunk
             return
-        connection = self._response.connection
-        assert connection is not None  # checked by _large_body_length, as are these two
-        protocol, transport = connection.protocol, connection.transport
-        assert protocol is not None and transport is not None
+        length, protocol, transport = wire
         arrived = self._response.content.read_nowait()  # what came with the head
         if len(arrived) >= length:  # all of it: aiohttp's pool may have the connection back
             yield arrived
             return
         protocol.pause_reading()  # aiohttp reads no more, and stops its read timer
         self._reader = BodyReader.borrow(
-            transport,
-            protocol,
-            length - len(arrived),
-            read_timeout=self._read_timeout,
+            transport, protocol, length - len(arrived), read_timeout=self._read_timeout
         )
         self._closing.add(self._reader.closed)
         self._reader.closed.add_done_callback(self._closing.discard)
@@ -106,23 +101,23 @@ class _Body(httpx.AsyncByteStream):
         async for view in self._reader.chunks():
             yield view  # type: ignore[misc]  # a memoryview: bytes-like, not copied
 
-    def _large_body_length(self) -> int | None:
-        """The length of a body worth reading off the socket directly, else None."""
-        response = self._response
-        connection = response.connection
+    def _large_body_wire(self) -> tuple[int, ResponseHandler, asyncio.Transport] | None:
+        """For a body worth reading off the socket directly: its length, and the
+        connection's protocol and transport. None for any other body."""
+        response, connection = self._response, self._response.connection
         if (
-            response.method == "GET"
-            and response.status in (200, 206)
-            and "transfer-encoding" not in response.headers
-            and (response.content_length or 0) >= LARGE_BODY
-            and connection is not None
-            and connection.protocol is not None
-            and connection.transport is not None
-            and not response.content.at_eof()
-            and response.content.exception() is None
+            response.method != "GET"
+            or response.status not in (200, 206)
+            or "transfer-encoding" in response.headers
+            or (response.content_length or 0) < LARGE_BODY
+            or response.content.at_eof()
+            or response.content.exception() is not None
+            or connection is None
+            or connection.protocol is None
+            or connection.transport is None
         ):
-            return response.content_length
-        return None
+            return None
+        return response.content_length or 0, connection.protocol, connection.transport
 
     async def aclose(self) -> None:
         if self._reader is not None:
