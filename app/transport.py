@@ -8,7 +8,7 @@ over 100 pools to dodge encode/httpcore#1035, whose pool bookkeeping is quadrati
 per call with one pool) and 0.48 ms over aiohttp. A body streams as aiohttp reads it
 (all that piled up, up to ``READ_BUFFER`` a read), except a large one with a known length
 (a media file): once aiohttp has parsed its head, ``app.bodyreader`` reads the rest off
-the socket without aiohttp's three copies (38% less gateway CPU per GB relayed).
+the socket without aiohttp's three copies (a third less gateway CPU per GB relayed).
 
 This is the adapter of httpx-aiohttp 0.2, written here because that package maps every
 aiohttp connection error, a server hanging up mid-answer included, to ``ConnectTimeout``

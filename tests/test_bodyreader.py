@@ -100,7 +100,7 @@ async def test_buffers_are_read_into_again_once_their_chunks_are_let_go() -> Non
                 received += chunk
                 del chunk  # let it go, as a socket write does once done
     assert received == body
-    # 16 MB in chunks of at most 1 MB: without reuse, at least 16 buffers.
+    # 16 MB in chunks of at most CAPACITY (512 KB): without reuse, at least 32 buffers.
     assert len(buffers) <= bodyreader.BUFFERS
 
 
