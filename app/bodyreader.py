@@ -4,7 +4,7 @@ aiohttp delivers a body as bytes objects, copied three times in user space on th
 uvloop copies each socket read into a bytes, the C parser copies the body out of that,
 and ``StreamReader.readany`` joins what piled up: over a third of the gateway's CPU time
 while it relays a media file. So, once aiohttp has parsed the head of a large body,
-``app.transport`` lends the connection's transport to a ``BodyReader``: the kernel (or the
+the transport lends the connection's transport to a ``BodyReader``: the kernel (or the
 TLS layer) writes straight into a 512 KB ``bytearray``, whose filled part is handed on
 as it is (a ``memoryview``). A buffer is read into again only once no chunk of it is
 still held anywhere.

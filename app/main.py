@@ -3,7 +3,7 @@
 A request flows: Starlette route -> ``GatewayGraphQL`` (fresh ``Context``) ->
 resolvers in ``app.schema`` -> ``RecordingService`` -> a provider adapter ->
 the one shared ``Upstream`` (``app.upstream``) opened by the lifespan. Media links handed out
-by the schema come back to ``/media/{token}`` (``app.proxy``), which streams the audio.
+by the schema come back to ``/media/{token}`` (``app.media.proxy``), which streams the audio.
 """
 
 from __future__ import annotations
@@ -21,14 +21,14 @@ from starlette.types import ASGIApp
 
 from app.cache import RecordingCache
 from app.errors import ConfigError
-from app.graphql import GatewayGraphQL
+from app.media.proxy import media_endpoint
 from app.providers import build_providers
-from app.proxy import media_endpoint
 from app.recordings import RecordingService
+from app.schema.view import GatewayGraphQL
 from app.settings import Settings
 from app.signing import Signer
-from app.transport import AiohttpTransport
-from app.upstream import Upstream
+from app.upstream.aiohttp_transport import AiohttpTransport
+from app.upstream.client import Upstream
 
 
 def create_app(

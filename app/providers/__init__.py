@@ -8,7 +8,7 @@ from app.providers.protocol import RecordingProvider
 from app.providers.signalwire import SignalWireProvider
 from app.providers.twilio import TwilioProvider
 from app.settings import Settings
-from app.upstream import Upstream
+from app.upstream.client import Upstream
 
 __all__ = [
     "ADAPTERS",

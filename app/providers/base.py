@@ -18,7 +18,6 @@ from typing import Any, ClassVar
 
 import httpx
 
-from app.byteranges import unsatisfied_size
 from app.errors import (
     BadUserInputError,
     MalformedProviderResponseError,
@@ -32,11 +31,13 @@ from app.errors import (
 )
 from app.models import MediaFormat, Provider, Recording
 from app.providers.protocol import ProviderLink
-from app.upstream import Upstream
+from app.upstream.client import Upstream
 
 logger = logging.getLogger("app.providers")
 
 UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+_UNSATISFIED = re.compile(r"^bytes \*/(\d+)$")
 
 #: Redirects a media download may take (Bird's 307 to S3, a Twilio CDN hop).
 MEDIA_REDIRECTS = 3
@@ -269,6 +270,12 @@ class HttpProvider:
 
 def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
     return url.scheme, url.host, url.port
+
+
+def unsatisfied_size(header: str | None) -> int | None:
+    """The full size from a 416's ``Content-Range: bytes */size``, if it says."""
+    match = _UNSATISFIED.match((header or "").strip())
+    return int(match.group(1)) if match else None
 
 
 def retry_after_seconds(value: str | None) -> int | None:

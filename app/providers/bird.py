@@ -29,7 +29,7 @@ from app.providers import parsing
 from app.providers.base import UUID, HttpProvider
 from app.providers.protocol import ProviderLink
 from app.settings import BirdSettings
-from app.upstream import Upstream
+from app.upstream.client import Upstream
 
 STATUSES = {
     "accepted": RecordingStatus.QUEUED,

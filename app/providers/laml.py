@@ -26,7 +26,7 @@ from app.errors import BadUserInputError
 from app.models import ListQuery, MediaFormat, Recording, RecordingPage, RecordingStatus
 from app.providers import parsing
 from app.providers.base import HttpProvider
-from app.upstream import Upstream
+from app.upstream.client import Upstream
 
 STATUSES = {
     "queued": RecordingStatus.QUEUED,

@@ -12,7 +12,7 @@ from app.providers.base import UUID
 from app.providers.laml import LamlProvider
 from app.providers.protocol import ProviderLink
 from app.settings import SignalWireSettings
-from app.upstream import Upstream
+from app.upstream.client import Upstream
 
 
 class SignalWireProvider(LamlProvider):

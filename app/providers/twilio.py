@@ -12,7 +12,7 @@ from app.models import ListQuery, MediaFormat, Provider
 from app.providers.laml import LamlProvider
 from app.providers.protocol import ProviderLink
 from app.settings import TwilioSettings
-from app.upstream import Upstream
+from app.upstream.client import Upstream
 
 
 class TwilioProvider(LamlProvider):

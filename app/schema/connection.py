@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 
 import strawberry
 
-from app import listing
-from app.cursors import CursorCodec
 from app.errors import BadUserInputError
+from app.listing import merge as listing
+from app.listing.cursors import CursorCodec
 from app.models import ListQuery, Provider, RecordingStatus
 from app.schema.context import Context
 from app.schema.errors import report

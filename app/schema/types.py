@@ -8,8 +8,9 @@ from decimal import Decimal
 import strawberry
 from strawberry.scalars import JSON
 
-from app import media, models
-from app.media import MediaDelivery, MediaLinks
+from app import models
+from app.media import links as media
+from app.media.links import MediaDelivery, MediaLinks
 from app.models import CallDirection, MediaFormat, Provider, RecordingStatus
 from app.schema.context import Context
 

@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 
 from app.sandbox import DEMO, build_dataset
-from app.transport import AiohttpTransport
+from app.upstream.aiohttp_transport import AiohttpTransport
 from tests.perf.processes import sandbox_and_gateway
 
 LATENCY = 0.05

@@ -18,7 +18,7 @@ import pytest
 
 from app.sandbox import Sandbox, SandboxConfig, create_sandbox_app
 from app.settings import Settings
-from tests.listing_support import expected, walk
+from tests.listing.support import expected, walk
 from tests.support import gateway_client, sandbox_env
 
 TOTAL = 1000

@@ -16,7 +16,7 @@ from starlette.routing import Mount
 from app.models import Provider
 from app.sandbox import Sandbox, SandboxConfig, SandboxRecording
 from app.settings import Settings
-from tests.listing_support import Criteria, expected, gateway_call_id, page, refs, walk
+from tests.listing.support import Criteria, expected, gateway_call_id, page, refs, walk
 from tests.support import SANDBOX_URL, gateway_client, sandbox_env
 
 pytestmark = pytest.mark.anyio

@@ -16,7 +16,7 @@ from app.models import Provider
 from app.sandbox import Sandbox, SandboxConfig
 from app.settings import Settings
 from app.signing import Signer
-from tests.media_support import flipped, mint, resigned, token_of
+from tests.media.support import flipped, mint, resigned, token_of
 from tests.support import SIGNING_KEY, gateway_client, sandbox_env, secrets_of
 
 pytestmark = pytest.mark.anyio

@@ -21,8 +21,8 @@ from app.main import create_app
 from app.models import Provider
 from app.sandbox import Sandbox, SandboxConfig, create_sandbox_app
 from app.settings import Settings
-from app.transport import AiohttpTransport
-from tests.media_support import SERVED, claims, flipped, mint_sync, resigned, token_of
+from app.upstream.aiohttp_transport import AiohttpTransport
+from tests.media.support import SERVED, claims, flipped, mint_sync, resigned, token_of
 from tests.servers import serve
 from tests.support import sandbox_env, secrets_of
 

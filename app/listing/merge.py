@@ -1,6 +1,6 @@
 """One listing over many providers: filtered, merged newest first, resumable by cursor.
 
-Each selected provider is a *lane*: its position (``app.cursors.Position``), the items of
+Each selected provider is a *lane*: its position (``app.listing.cursors.Position``), the items of
 the upstream page it is consuming that pass the filter and are not yet emitted, and the
 token of the page after it. A page of ``first`` is built by a k-way merge:
 
@@ -34,8 +34,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from app.cursors import DONE, START, CursorCodec, Position
 from app.errors import BadUserInputError, GatewayError, ProviderNotConfiguredError
+from app.listing.cursors import DONE, START, CursorCodec, Position
 from app.models import ListQuery, Provider, Recording, RecordingStatus
 from app.providers import RecordingProvider
 from app.recordings import RecordingService

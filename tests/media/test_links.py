@@ -13,7 +13,7 @@ from starlette.applications import Starlette
 from app.models import Provider
 from app.sandbox import Sandbox, SandboxConfig
 from app.settings import Settings
-from tests.media_support import SERVED, accounts_of, claims, mint, query_media, token_of
+from tests.media.support import SERVED, accounts_of, claims, mint, query_media, token_of
 from tests.support import gateway_client, sandbox_env, secrets_of
 
 pytestmark = pytest.mark.anyio

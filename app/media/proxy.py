@@ -20,7 +20,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from app.byteranges import ByteRange, content_range, cut
 from app.errors import (
     BadUserInputError,
     GatewayError,
@@ -32,9 +31,10 @@ from app.errors import (
     RateLimitedError,
     RecordingNotFoundError,
 )
-from app.media import MediaClaim, MediaLinks
+from app.media.links import MediaClaim, MediaLinks
+from app.media.ranges import ByteRange, content_range, cut
 
-logger = logging.getLogger("app.proxy")
+logger = logging.getLogger("app.media.proxy")
 
 #: The one GatewayError -> HTTP status mapping of the media route (first match wins).
 STATUSES: tuple[tuple[type[GatewayError], int], ...] = (

@@ -11,11 +11,11 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from app.listing import MAX_ROUNDS
+from app.listing.merge import MAX_ROUNDS
 from app.models import Provider, RecordingStatus
 from app.sandbox import Sandbox, SandboxConfig
 from app.settings import Settings
-from tests.listing_support import Criteria, expected, page, refs, walk
+from tests.listing.support import Criteria, expected, page, refs, walk
 from tests.support import RECORDING_QUERY, gateway_client, graphql, sandbox_env
 
 pytestmark = pytest.mark.anyio

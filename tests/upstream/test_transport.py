@@ -18,8 +18,8 @@ from starlette.types import Message, Receive, Scope, Send
 from app.models import Provider
 from app.sandbox import DEMO, create_sandbox_app
 from app.settings import Settings
-from app.transport import AiohttpTransport
-from tests.media_support import mint
+from app.upstream.aiohttp_transport import AiohttpTransport
+from tests.media.support import mint
 from tests.servers import RawServer, raw_server, serve
 from tests.support import gateway_client, graphql, sandbox_env
 

@@ -14,7 +14,7 @@ import pytest
 from app.models import Provider
 from app.sandbox import Sandbox
 from app.settings import Settings
-from tests.media_support import mint
+from tests.media.support import mint
 from tests.support import gateway_client
 
 pytestmark = pytest.mark.anyio

@@ -18,11 +18,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from starlette.applications import Starlette
 
-from app.listing import MAX_ROUNDS
+from app.listing.merge import MAX_ROUNDS
 from app.models import Provider, RecordingStatus
 from app.sandbox import Sandbox, SandboxConfig, create_sandbox_app
 from app.settings import Settings
-from tests.listing_support import Criteria, expected, gateway_call_id, walk
+from tests.listing.support import Criteria, expected, gateway_call_id, walk
 from tests.support import gateway_client, sandbox_env
 
 pytestmark = pytest.mark.anyio

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from app.errors import RangeNotSatisfiableError
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$", re.IGNORECASE)
-_UNSATISFIED = re.compile(r"^bytes \*/(\d+)$")
 
 
 @dataclass(frozen=True)
@@ -66,12 +65,6 @@ def unsatisfiable(size: int | None) -> RangeNotSatisfiableError:
 def content_range(start: int, stop: int, size: int) -> str:
     """The ``Content-Range`` of a 206 carrying bytes ``[start, stop)``."""
     return f"bytes {start}-{stop - 1}/{size}"
-
-
-def unsatisfied_size(header: str | None) -> int | None:
-    """The full size from a 416's ``Content-Range: bytes */size``, if it says."""
-    match = _UNSATISFIED.match((header or "").strip())
-    return int(match.group(1)) if match else None
 
 
 async def cut(chunks: AsyncIterator[bytes], start: int, stop: int) -> AsyncIterator[bytes]:

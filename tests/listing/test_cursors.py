@@ -11,7 +11,7 @@ import pytest
 from app.models import Provider, RecordingStatus
 from app.sandbox import Sandbox, SandboxConfig
 from app.signing import Signer
-from tests.listing_support import Criteria, expected, page, refs
+from tests.listing.support import Criteria, expected, page, refs
 from tests.support import SIGNING_KEY
 
 pytestmark = pytest.mark.anyio

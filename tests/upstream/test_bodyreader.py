@@ -21,7 +21,7 @@ import trustme
 from starlette.types import Receive, Scope, Send
 
 from app import bodyreader
-from app.transport import AiohttpTransport
+from app.upstream.aiohttp_transport import AiohttpTransport
 from tests.servers import RawServer, raw_server, serve
 
 pytestmark = pytest.mark.anyio

@@ -1,0 +1,2 @@
+"""The ``recordings`` listing: one merged, filtered walk over every provider (``merge``),
+resumable by signed cursors (``cursors``)."""

@@ -1,0 +1,1 @@
+"""The gateway's one way out to the providers: ``Upstream`` (``client``) over a transport."""
