@@ -26,11 +26,13 @@ def serve(app: ASGIApp, *, tls: trustme.LeafCert | None = None) -> Iterator[str]
     sock.listen(128)
     port = sock.getsockname()[1]
     with contextlib.ExitStack() as files:
-        tls_files: dict[str, str] = {}
+        certfile = keyfile = None
         if tls is not None:
-            tls_files["ssl_certfile"] = files.enter_context(tls.cert_chain_pems[0].tempfile())
-            tls_files["ssl_keyfile"] = files.enter_context(tls.private_key_pem.tempfile())
-        config = uvicorn.Config(app, log_level="warning", lifespan="on", **tls_files)
+            certfile = files.enter_context(tls.cert_chain_pems[0].tempfile())
+            keyfile = files.enter_context(tls.private_key_pem.tempfile())
+        config = uvicorn.Config(
+            app, log_level="warning", lifespan="on", ssl_certfile=certfile, ssl_keyfile=keyfile
+        )
         config.load()  # reads the certificate files while they exist
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)

@@ -6,6 +6,7 @@ import dataclasses
 import json
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import httpx
 import pytest
@@ -59,7 +60,7 @@ def case(request: pytest.FixtureRequest) -> Case:
     return value
 
 
-async def query_one(client: httpx.AsyncClient, provider: Provider, rid: str) -> dict[str, object]:
+async def query_one(client: httpx.AsyncClient, provider: Provider, rid: str) -> dict[str, Any]:
     return await graphql(client, RECORDING_QUERY, {"provider": provider.name, "id": rid})
 
 
@@ -79,8 +80,8 @@ async def test_reads_a_completed_recording(
     assert "MP3" in recording["mediaFormats"]
     assert recording["raw"], "raw carries the provider payload"
     for field in ("createdAt", "startedAt", "endedAt"):
-        moment = datetime.fromisoformat(recording[field])
-        assert moment.utcoffset() is not None and moment.utcoffset().total_seconds() == 0
+        offset = datetime.fromisoformat(recording[field]).utcoffset()
+        assert offset is not None and offset.total_seconds() == 0
     started = datetime.fromisoformat(recording["startedAt"])
     ended = datetime.fromisoformat(recording["endedAt"])
     assert round((ended - started).total_seconds()) == recording["durationSeconds"]

@@ -24,12 +24,25 @@ from tests.support import (
 pytestmark = pytest.mark.anyio
 
 # A server of its own for the outage test, which stops and restarts it.
-outage_redis = factories.redis_proc(port=None)
+outage_redis = factories.redis_proc(port=None)  # type: ignore[arg-type]  # None: any free port
 
 
 def redis_settings(config: SandboxConfig, proc: Any, **extra: str) -> Settings:
     url = f"redis://{proc.host}:{proc.port}/0"
     return Settings.from_env({**sandbox_env(config), "GATEWAY_CACHE_URL": url, **extra})
+
+
+def raw_keys(db: Redis, pattern: str) -> list[bytes]:
+    """The keys as stored (pytest-redis's client does not decode responses)."""
+    keys = [key for key in db.keys(pattern) if isinstance(key, bytes)]
+    assert len(keys) == len(db.keys(pattern)), "expected raw bytes keys"
+    return keys
+
+
+def raw_value(db: Redis, key: bytes) -> bytes:
+    value = db.get(key)
+    assert value is None or isinstance(value, bytes)
+    return value or b""
 
 
 def record_with_status(sandbox: Sandbox, provider: str, status: str) -> str:
@@ -50,7 +63,9 @@ async def test_ttl_policy_as_stored(
     async with gateway_client(settings, httpx.ASGITransport(app=sandbox_app)) as client:
         for rid in (done, active, missing):
             await fetch_recording(client, Provider.TWILIO, rid)
-    ttls = {key.decode().rsplit(":", 1)[1]: redisdb.ttl(key) for key in redisdb.keys("rg:v1:*")}
+    ttls = {
+        key.decode().rsplit(":", 1)[1]: redisdb.ttl(key) for key in raw_keys(redisdb, "rg:v1:*")
+    }
     assert set(ttls) == {done, active, missing}
     assert 3590 < ttls[done] <= 3600
     assert 0 < ttls[active] <= 5
@@ -68,8 +83,8 @@ async def test_nothing_secret_or_expiring_is_stored(
     async with gateway_client(settings, httpx.ASGITransport(app=sandbox_app)) as client:
         for provider in Provider:
             await fetch_recording(client, provider, sandbox.sample_ids()[provider.value])
-    keys = b" ".join(redisdb.keys("*"))
-    stored = b" ".join(redisdb.get(key) or b"" for key in redisdb.keys("*"))
+    keys = b" ".join(raw_keys(redisdb, "*"))
+    stored = b" ".join(raw_value(redisdb, key) for key in raw_keys(redisdb, "*"))
     assert len(redisdb.keys("*")) == 3
     for secret in (
         sandbox_config.twilio_auth_token,
