@@ -15,7 +15,7 @@ from app.listing.merge import MAX_ROUNDS
 from app.models import Provider, RecordingStatus
 from app.sandbox import Sandbox, SandboxConfig
 from app.settings import Settings
-from tests.listing.support import Criteria, expected, page, refs, walk
+from tests.listing.support import Criteria, expected, page, refs, status_of, walk
 from tests.support import RECORDING_QUERY, gateway_client, graphql, sandbox_env
 
 pytestmark = pytest.mark.anyio
@@ -261,6 +261,23 @@ async def test_statuses_and_dates_are_exact(gateway: httpx.AsyncClient, sandbox:
     seen, _ = await walk(gateway, 4, criteria)
     assert seen == expected(sandbox, criteria)
     assert seen, "the window is not empty"
+
+
+async def test_every_listed_status_is_the_documented_one(
+    gateway: httpx.AsyncClient, sandbox: Sandbox
+) -> None:
+    """Each provider status seen in a walk maps as the providers document it."""
+    _, pages = await walk(gateway, 100)
+    shown = {
+        (e["node"]["provider"], e["node"]["id"]): e["node"]["status"]
+        for p in pages
+        for e in p["edges"]
+    }
+    records = {(Provider(r.provider).name, r.id): r for r in sandbox.dataset}
+    assert shown
+    for ref, status in shown.items():
+        assert status == status_of(records[ref]).name, ref
+    assert {records[ref].status for ref in shown} >= {"available", "completed", "resumed"}
 
 
 async def test_resuming_survives_a_deletion_inside_the_upstream_page(
