@@ -60,11 +60,10 @@ def _serve(settings: Settings, host: str, port: int, *, demo: bool) -> int:
 
     if not demo:
         if not configured(settings):
-            prefixes = [f"{name.name}_*" for name in REGISTRY]
+            *others, last = [f"{name.name}_*" for name in REGISTRY]
             print(
-                f"recording-gateway: no provider is configured. Set {', '.join(prefixes[:-1])} "
-                f"or {prefixes[-1]} credentials (see README), or run "
-                "'recording-gateway serve --demo'.",
+                f"recording-gateway: no provider is configured. Set {', '.join(others)} or "
+                f"{last} credentials (see README), or run 'recording-gateway serve --demo'.",
                 file=sys.stderr,
             )
             return 2
