@@ -103,7 +103,7 @@ def test_every_provider_has_one_registry_entry() -> None:
         assert not inspect.isabstract(entry.adapter), entry.adapter.__abstractmethods__
 
 
-async def test_the_sandbox_environment_configures_the_entry_s_section_only(
+async def test_each_sandbox_environment_configures_its_provider_alone(
     case: Case, sandbox_config: SandboxConfig, sandbox_app: Starlette
 ) -> None:
     env = case.entry.sandbox(sandbox_config, SANDBOX_URL)
