@@ -56,12 +56,14 @@ def _parser() -> argparse.ArgumentParser:
 
 def _serve(settings: Settings, host: str, port: int, *, demo: bool) -> int:
     from app.main import create_app
+    from app.providers import REGISTRY, configured
 
     if not demo:
-        if not (settings.twilio or settings.signalwire or settings.bird):
+        if not configured(settings):
+            *others, last = [f"{name.name}_*" for name in REGISTRY]
             print(
-                "recording-gateway: no provider is configured. Set TWILIO_*, SIGNALWIRE_* or "
-                "BIRD_* credentials (see README), or run 'recording-gateway serve --demo'.",
+                f"recording-gateway: no provider is configured. Set {', '.join(others)} or "
+                f"{last} credentials (see README), or run 'recording-gateway serve --demo'.",
                 file=sys.stderr,
             )
             return 2

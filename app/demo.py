@@ -1,39 +1,33 @@
-"""Demo mode: the gateway pointed at the built-in sandbox providers, no credentials needed."""
+"""Demo mode: the gateway pointed at the built-in sandbox providers, no credentials needed.
+
+Each provider is configured the way an operator would configure it, through the
+environment its registry entry gives for the sandbox (``app.providers.sandbox_env``), so
+the demo goes through the same validation as a real deployment.
+"""
 
 from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping
 from dataclasses import replace
+from typing import Any
 
 from starlette.datastructures import Secret
 
+from app.providers import REGISTRY, sandbox_env
 from app.sandbox.config import SandboxConfig
-from app.settings import BirdSettings, Settings, SignalWireSettings, TwilioSettings
+from app.settings import Settings
 
 
 def demo_settings(settings: Settings, sandbox_url: str, config: SandboxConfig) -> Settings:
-    """``settings`` with all three providers pointed at the sandbox at ``sandbox_url``."""
+    """``settings`` with every provider pointed at the sandbox at ``sandbox_url``."""
+    sandboxed = Settings.from_env(sandbox_env(config, sandbox_url))
+    sections: dict[str, Any] = {e.section: e.settings(sandboxed) for e in REGISTRY.values()}
     return replace(
         settings,
         # A fresh key per run: demo links die with the process, which is what a demo wants.
         signing_keys=settings.signing_keys or (Secret(secrets.token_urlsafe(32)),),
-        twilio=TwilioSettings(
-            account_sid=config.twilio_account_sid,
-            username=config.twilio_account_sid,
-            password=Secret(config.twilio_auth_token),
-            base_url=sandbox_url,
-        ),
-        signalwire=SignalWireSettings(
-            base_url=sandbox_url,
-            project_id=config.signalwire_project_id,
-            api_token=Secret(config.signalwire_api_token),
-        ),
-        bird=BirdSettings(
-            workspace_id=config.bird_workspace_id,
-            access_key=Secret(config.bird_access_key),
-            base_url=sandbox_url,
-        ),
+        **sections,
     )
 
 

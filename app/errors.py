@@ -121,17 +121,9 @@ class RangeNotSatisfiableError(GatewayError):
 class ProviderError(GatewayError):
     """An upstream provider failed; ``vendor_code`` is the provider's own error code."""
 
-    def __init__(
-        self,
-        message: str,
-        *,
-        provider: Provider,
-        vendor_code: str | None = None,
-        status: int | None = None,
-    ) -> None:
+    def __init__(self, message: str, *, provider: Provider, vendor_code: str | None = None) -> None:
         super().__init__(message, provider=provider)
         self.vendor_code = vendor_code
-        self.status = status
 
     @property
     def extensions(self) -> dict[str, Any]:
@@ -161,7 +153,7 @@ class RateLimitedError(ProviderError):
         vendor_code: str | None = None,
         retry_after: int | None = None,
     ) -> None:
-        super().__init__(message, provider=provider, vendor_code=vendor_code, status=429)
+        super().__init__(message, provider=provider, vendor_code=vendor_code)
         self.retry_after = retry_after
 
     @property

@@ -4,13 +4,16 @@ A request flows: Starlette route -> ``GatewayGraphQL`` (fresh ``Context``) ->
 resolvers in ``app.schema`` -> ``RecordingService`` -> a provider adapter ->
 the one shared ``Upstream`` (``app.upstream``) opened by the lifespan. Media links handed out
 by the schema come back to ``/media/{token}`` (``app.media.proxy``), which streams the audio.
+
+The services are built once, by the lifespan, and reach every request as ``request.state``
+(``GatewayState``): nothing is built per request but the GraphQL context and its loaders.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TypedDict
 
 import httpx
 from starlette.applications import Starlette
@@ -20,15 +23,24 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp
 
 from app.cache import RecordingCache
-from app.errors import ConfigError
+from app.media.links import MediaLinks
 from app.media.proxy import media_endpoint
 from app.providers import build_providers
 from app.recordings import RecordingService
 from app.schema.view import GatewayGraphQL
-from app.settings import Settings
+from app.settings import Settings, require_signing_keys
 from app.signing import Signer
 from app.upstream.aiohttp_transport import AiohttpTransport
 from app.upstream.client import Upstream
+
+
+class GatewayState(TypedDict):
+    """What the lifespan yields: each request sees it as ``request.state``."""
+
+    settings: Settings
+    recordings: RecordingService
+    media: MediaLinks
+    signer: Signer
 
 
 def create_app(
@@ -38,16 +50,11 @@ def create_app(
     sandbox: ASGIApp | None = None,
 ) -> Starlette:
     """The gateway. ``transport`` replaces the network (tests); ``sandbox`` is mounted
-    at ``/sandbox`` (demo mode). Refuses to build without a signing key."""
-    if not settings.signing_keys:
-        raise ConfigError(
-            "GATEWAY_SIGNING_KEYS is not set: the gateway signs media links and cursors "
-            "(generate one with: python -c 'import secrets; print(secrets.token_urlsafe(32))')"
-        )
-    signer = Signer([str(key) for key in settings.signing_keys])
+    at ``/sandbox`` (demo mode). Refuses to build without a signing key (ConfigError)."""
+    signer = Signer(require_signing_keys(settings))
 
     @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
+    async def lifespan(app: Starlette) -> AsyncIterator[GatewayState]:
         async with contextlib.AsyncExitStack() as closing:  # each closed, whatever the others do
             # A batch fans out to up to GATEWAY_MAX_BATCH concurrent calls (see transport.py).
             upstream = Upstream(transport or AiohttpTransport(), timeout=settings.upstream_timeout)
@@ -55,7 +62,12 @@ def create_app(
             cache = RecordingCache.from_settings(settings.cache)
             closing.push_async_callback(cache.close)
             service = RecordingService(build_providers(settings, upstream), cache)
-            yield {"settings": settings, "recordings": service, "signer": signer}
+            yield GatewayState(
+                settings=settings,
+                recordings=service,
+                media=MediaLinks.from_settings(settings, service, signer),
+                signer=signer,
+            )
 
     routes: list[BaseRoute] = [
         Route("/", _home),

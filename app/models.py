@@ -104,10 +104,6 @@ class Recording:
     media_formats: tuple[MediaFormat, ...] = ()
     raw: Mapping[str, Any] = field(default_factory=dict)
 
-    @property
-    def ref(self) -> RecordingRef:
-        return RecordingRef(self.provider, self.id)
-
 
 @dataclass(frozen=True)
 class ListQuery:

@@ -2,7 +2,9 @@
 
 Order of checks, cheapest first, so bad input never costs an upstream request:
 the id's format, then whether the provider is configured, then the cache (with
-single-flight), and only then the provider.
+single-flight), and only then the provider. The id's format is checked here and only
+here (``app.providers.check_id``, from the registry: it needs no configured provider);
+the adapter is handed an id that has passed it.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from app.cache import RecordingCache
 from app.errors import ProviderNotConfiguredError
 from app.models import Provider, Recording, RecordingRef
-from app.providers import ADAPTERS, RecordingProvider
+from app.providers import RecordingProvider, check_id
 
 
 class RecordingService:
@@ -41,7 +43,7 @@ class RecordingService:
 
     async def get(self, provider: Provider, recording_id: str) -> Recording:
         """One recording, or a GatewayError (NOT_FOUND when the provider has none)."""
-        ADAPTERS[provider].check_id(recording_id)
+        check_id(provider, recording_id)
         adapter = self.provider(provider)
         key = self._cache.key(provider, adapter.tenant, recording_id)
         return await self._cache.fetch(key, lambda: adapter.fetch(recording_id))

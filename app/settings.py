@@ -212,6 +212,20 @@ def _signing_keys(env: _Env) -> tuple[Secret, ...]:
     return tuple(Secret(key) for key in keys)
 
 
+def require_signing_keys(settings: Settings) -> list[str]:
+    """The signing keys in clear (the first signs), or ConfigError when none is set.
+
+    The gateway cannot run without one (it signs media links and cursors), but settings
+    may be read without one: ``serve --demo`` then makes a throwaway key.
+    """
+    if not settings.signing_keys:
+        raise ConfigError(
+            "GATEWAY_SIGNING_KEYS is not set: the gateway signs media links and cursors "
+            "(generate one with: python -c 'import secrets; print(secrets.token_urlsafe(32))')"
+        )
+    return [str(key) for key in settings.signing_keys]
+
+
 def _public_url(env: _Env) -> str | None:
     """Where clients reach the gateway (media links are built on it); no query, no fragment."""
     value = env.get("GATEWAY_PUBLIC_URL")

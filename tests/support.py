@@ -10,6 +10,7 @@ import httpx
 from asgi_lifespan import LifespanManager
 from starlette.applications import Starlette
 
+from app import providers
 from app.main import create_app
 from app.models import Provider
 from app.sandbox import Sandbox
@@ -21,19 +22,8 @@ SIGNING_KEY = "test-signing-key-0123456789abcdef"
 
 
 def sandbox_env(config: SandboxConfig, base_url: str = SANDBOX_URL) -> dict[str, str]:
-    """The environment an operator would set to point all three providers at a sandbox."""
-    return {
-        "TWILIO_ACCOUNT_SID": config.twilio_account_sid,
-        "TWILIO_AUTH_TOKEN": config.twilio_auth_token,
-        "TWILIO_BASE_URL": base_url,
-        "SIGNALWIRE_SPACE_URL": base_url,
-        "SIGNALWIRE_PROJECT_ID": config.signalwire_project_id,
-        "SIGNALWIRE_API_TOKEN": config.signalwire_api_token,
-        "BIRD_WORKSPACE_ID": config.bird_workspace_id,
-        "BIRD_ACCESS_KEY": config.bird_access_key,
-        "BIRD_BASE_URL": base_url,
-        "GATEWAY_SIGNING_KEYS": SIGNING_KEY,
-    }
+    """The environment an operator would set to point every provider at a sandbox."""
+    return providers.sandbox_env(config, base_url) | {"GATEWAY_SIGNING_KEYS": SIGNING_KEY}
 
 
 @contextlib.asynccontextmanager

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
+from app import cli
 from app.errors import ConfigError
 from app.settings import Settings
 
@@ -99,3 +102,15 @@ def test_max_page_size() -> None:
     for bad in ("0", "1001", "many"):
         with pytest.raises(ConfigError, match="GATEWAY_MAX_PAGE_SIZE"):
             Settings.from_env({"GATEWAY_MAX_PAGE_SIZE": bad})
+
+
+def test_serve_without_a_provider_exits_2_naming_every_provider(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in list(os.environ):
+        if name.startswith(("TWILIO_", "SIGNALWIRE_", "BIRD_")):
+            monkeypatch.delenv(name)
+    assert cli.main(["serve", "--port", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "no provider is configured. Set TWILIO_*, SIGNALWIRE_* or BIRD_* credentials" in err
+    assert "serve --demo" in err

@@ -53,8 +53,7 @@ FORWARDED = ("etag", "last-modified")
 
 async def media_endpoint(request: Request) -> Response:
     """Serve ``/media/{token}``."""
-    state = request.state
-    links = MediaLinks.from_settings(state.settings, state.recordings, state.signer)
+    links: MediaLinks = request.state.media
     wanted = ByteRange.parse(request.headers.get("range"))
     try:
         claim, adapter = links.open(request.path_params["token"])

@@ -1,16 +1,19 @@
 """The plumbing every HTTP adapter shares, and the one place upstream failures are translated.
 
-What an adapter offers is ``app.providers.protocol.RecordingProvider``. Adapters get the
-gateway's shared ``Upstream`` and their settings; they never create clients or read
-the environment. ``HttpProvider.send`` is the single choke point where transport errors,
-HTTP statuses and vendor error bodies become ``app.errors`` exceptions; it also follows
-redirects by hand for media downloads.
+What an adapter offers is ``app.providers.protocol.RecordingProvider``; ``HttpProvider``
+implements it over HTTP and leaves each vendor its abstract hooks (``recording_url``,
+``to_recording``, ``media_url``, plus ``account_id``, ``list_page`` and ``is_page_token``).
+Adapters get the gateway's shared ``Upstream`` and plain values (URLs, ids, an
+``httpx.Auth``); they never create clients, read the environment or see a settings type
+(the registry in ``app.providers`` builds them). ``HttpProvider.send`` is the single choke
+point where transport errors, HTTP statuses and vendor error bodies become ``app.errors``
+exceptions; it also follows redirects by hand for media downloads.
 """
 
 from __future__ import annotations
 
-import logging
 import re
+from abc import abstractmethod
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -30,10 +33,8 @@ from app.errors import (
     RecordingNotFoundError,
 )
 from app.models import MediaFormat, Provider, Recording
-from app.providers.protocol import ProviderLink
+from app.providers.protocol import ProviderLink, RecordingProvider
 from app.upstream.client import Upstream
-
-logger = logging.getLogger("app.providers")
 
 UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
@@ -45,10 +46,13 @@ MEDIA_REDIRECTS = 3
 _HOP_HEADERS = ("accept", "accept-encoding", "range")
 
 
-class HttpProvider:
+class HttpProvider(RecordingProvider):
     """Shared plumbing for adapters: id checks, sending, and error translation."""
 
     provider: ClassVar[Provider]
+    #: The provider's name in messages ("Twilio").
+    label: ClassVar[str]
+    #: A recording id must match it whole (``fullmatch``: a trailing newline is no id).
     id_pattern: ClassVar[re.Pattern[str]]
     id_description: ClassVar[str]
     media_formats: ClassVar[tuple[MediaFormat, ...]] = ()
@@ -64,17 +68,17 @@ class HttpProvider:
     def tenant(self) -> str:
         return f"{self.endpoint}|{self.account_id}"
 
+    @abstractmethod
     def recording_url(self, recording_id: str) -> str:
         """The URL of the recording's metadata."""
-        raise NotImplementedError
 
+    @abstractmethod
     def to_recording(self, payload: Mapping[str, Any]) -> Recording:
         """Read the vendor's JSON; raise KeyError/TypeError/ValueError if it is not a recording."""
-        raise NotImplementedError
 
+    @abstractmethod
     def media_url(self, recording_id: str, fmt: MediaFormat) -> str:
         """The URL the provider serves the media at (with the gateway's credentials)."""
-        raise NotImplementedError
 
     def media_request(
         self, recording_id: str, fmt: MediaFormat, range_header: str | None = None
@@ -107,7 +111,6 @@ class HttpProvider:
         )
 
     async def fetch(self, recording_id: str) -> Recording:
-        self.check_id(recording_id)
         payload = await self.get_json(
             self.recording_url(recording_id), what=f"recording {recording_id!r}"
         )
@@ -120,15 +123,11 @@ class HttpProvider:
         except (KeyError, TypeError, ValueError) as exc:
             raise self.malformed(f"a recording it could not read ({exc})") from exc
 
-    @property
-    def label(self) -> str:
-        return _LABELS[self.provider]
-
     @classmethod
     def check_id(cls, recording_id: str) -> None:
-        if not cls.id_pattern.match(recording_id):
+        if not cls.id_pattern.fullmatch(recording_id):
             raise BadUserInputError(
-                f"{recording_id[:64]!r} is not a {_LABELS[cls.provider]} recording id "
+                f"{recording_id[:64]!r} is not a {cls.label} recording id "
                 f"(expected {cls.id_description})",
                 provider=cls.provider,
             )
@@ -196,13 +195,13 @@ class HttpProvider:
         status = response.status_code
         location = response.headers.get("location")
         if not location:
-            raise self.malformed(f"a redirect (HTTP {status}) without a Location", status)
+            raise self.malformed(f"a redirect (HTTP {status}) without a Location")
         try:
             url = request.url.join(location)
         except httpx.InvalidURL as exc:
-            raise self.malformed(f"a redirect (HTTP {status}) to an invalid URL", status) from exc
+            raise self.malformed(f"a redirect (HTTP {status}) to an invalid URL") from exc
         if url.scheme not in ("http", "https"):
-            raise self.malformed(f"a redirect (HTTP {status}) to a non-HTTP URL", status)
+            raise self.malformed(f"a redirect (HTTP {status}) to a non-HTTP URL")
         headers = {name: request.headers[name] for name in _HOP_HEADERS if name in request.headers}
         return self._upstream.request(request.method, url, headers=headers)
 
@@ -215,9 +214,9 @@ class HttpProvider:
         try:
             payload = response.json()
         except ValueError as exc:
-            raise self.malformed("a body that is not JSON", response.status_code) from exc
+            raise self.malformed("a body that is not JSON") from exc
         if not isinstance(payload, Mapping):
-            raise self.malformed("JSON that is not an object", response.status_code)
+            raise self.malformed("JSON that is not an object")
         return payload
 
     def page_items(self, payload: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:
@@ -229,14 +228,10 @@ class HttpProvider:
             raise self.malformed("a recording list with an item that is not an object")
         return items
 
-    def malformed(self, what: str, status: int | None = None) -> MalformedProviderResponseError:
+    def malformed(self, what: str) -> MalformedProviderResponseError:
         return MalformedProviderResponseError(
-            f"{self.label} answered {what}", provider=self.provider, status=status
+            f"{self.label} answered {what}", provider=self.provider
         )
-
-    @property
-    def account_id(self) -> str:  # pragma: no cover - every adapter overrides it
-        raise NotImplementedError
 
     def _status_error(
         self, response: httpx.Response, what: str
@@ -250,7 +245,7 @@ class HttpProvider:
         kwargs: dict[str, Any] = {"provider": self.provider, "vendor_code": vendor_code}
         if status in (401, 403):
             message = f"{self.label} rejected the gateway's credentials ({detail})"
-            return ProviderAuthError(message, status=status, **kwargs)
+            return ProviderAuthError(message, **kwargs)
         if status == 404:
             return RecordingNotFoundError(f"{self.label} has no {what}", provider=self.provider)
         if status == 416:
@@ -263,9 +258,9 @@ class HttpProvider:
             return RateLimitedError(message, retry_after=retry_after, **kwargs)
         if status >= 500:
             message = f"{self.label} failed ({detail})"
-            return ProviderUnavailableError(message, status=status, **kwargs)
+            return ProviderUnavailableError(message, **kwargs)
         message = f"{self.label} refused the request ({detail})"
-        return MalformedProviderResponseError(message, status=status, **kwargs)
+        return MalformedProviderResponseError(message, **kwargs)
 
 
 def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
@@ -290,10 +285,3 @@ def retry_after_seconds(value: str | None) -> int | None:
     except (TypeError, ValueError, IndexError):
         return None
     return max(0, round((when - datetime.now(UTC)).total_seconds()))
-
-
-_LABELS = {
-    Provider.TWILIO: "Twilio",
-    Provider.SIGNALWIRE: "SignalWire",
-    Provider.BIRD: "Bird",
-}

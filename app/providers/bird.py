@@ -28,7 +28,6 @@ from app.models import Provider as ProviderName
 from app.providers import parsing
 from app.providers.base import UUID, HttpProvider
 from app.providers.protocol import ProviderLink
-from app.settings import BirdSettings
 from app.upstream.client import Upstream
 
 STATUSES = {
@@ -67,6 +66,7 @@ class BirdProvider(HttpProvider):
     """Recordings of one Bird workspace."""
 
     provider = ProviderName.BIRD
+    label = "Bird"
     id_pattern = UUID
     id_description = "a UUID"
     media_formats: ClassVar[tuple[MediaFormat, ...]] = (MediaFormat.MP3,)
@@ -80,15 +80,6 @@ class BirdProvider(HttpProvider):
         self._root = f"{base_url}/workspaces/{workspace_id}/recordings"
         self._workspace = workspace_id
 
-    @classmethod
-    def from_settings(cls, upstream: Upstream, settings: BirdSettings) -> BirdProvider:
-        return cls(
-            upstream,
-            base_url=settings.base_url,
-            workspace_id=settings.workspace_id,
-            access_key=str(settings.access_key),
-        )
-
     @property
     def account_id(self) -> str:
         return self._workspace
@@ -97,7 +88,7 @@ class BirdProvider(HttpProvider):
         return f"{self._root}/{recording_id}{suffix}"
 
     async def list_page(self, query: ListQuery, token: str | None, size: int) -> RecordingPage:
-        if query.call_id is not None and not UUID.match(query.call_id):
+        if query.call_id is not None and not UUID.fullmatch(query.call_id):
             return RecordingPage(())  # not a Bird call id: no request needed
         params = self.list_params(query, size)
         if token is not None:
@@ -136,14 +127,13 @@ class BirdProvider(HttpProvider):
     ) -> ProviderLink:
         """The presigned S3 link Bird redirects ``.mp3`` to, with the expiry it is signed for
         (``expires_at`` cannot extend it). Asked anew each time: it is never cached."""
-        self.check_id(recording_id)
         request = self.media_request(recording_id, fmt)
         response = await self.send(
             request, what=f"media for recording {recording_id!r}", stream=True
         )
         await response.aclose()
         if not 300 <= response.status_code < 400:
-            raise self.malformed("media without the redirect it documents", response.status_code)
+            raise self.malformed("media without the redirect it documents")
         url = self.next_hop(request, response).url
         expiry = presigned_expiry(url)
         if expiry is None:
@@ -152,7 +142,7 @@ class BirdProvider(HttpProvider):
 
     def to_recording(self, payload: Mapping[str, Any]) -> Recording:
         recording_id = payload["id"]
-        if not isinstance(recording_id, str) or not UUID.match(recording_id):
+        if not isinstance(recording_id, str) or not UUID.fullmatch(recording_id):
             raise ValueError("id is missing or not a UUID")
         source = payload.get("source")
         stereo = payload.get("stereo")

@@ -15,6 +15,7 @@ point the gateway (and its credentials) at another URL or host.
 from __future__ import annotations
 
 import re
+from abc import abstractmethod
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
@@ -93,7 +94,7 @@ class LamlProvider(HttpProvider):
 
     def to_recording(self, payload: Mapping[str, Any]) -> Recording:
         sid = payload["sid"]
-        if not isinstance(sid, str) or not self.id_pattern.match(sid):
+        if not isinstance(sid, str) or not self.id_pattern.fullmatch(sid):
             raise ValueError("sid is missing or not a recording id")
         started = parsing.rfc2822(payload.get("start_time"))
         seconds = parsing.duration(payload.get("duration"))
@@ -120,9 +121,9 @@ class LamlProvider(HttpProvider):
             raw=dict(payload),
         )
 
+    @abstractmethod
     def date_params(self, query: ListQuery) -> dict[str, str]:
         """``DateCreated>``/``DateCreated<`` in this provider's format (a superset is fine)."""
-        raise NotImplementedError
 
     async def list_page(self, query: ListQuery, token: str | None, size: int) -> RecordingPage:
         if not self._may_match(query):
@@ -167,10 +168,10 @@ class LamlProvider(HttpProvider):
 
     def _may_match(self, query: ListQuery) -> bool:
         """False when an id filter cannot be one of this provider's ids (no request needed)."""
-        if query.call_id is not None and not self.call_id_pattern.match(query.call_id):
+        if query.call_id is not None and not self.call_id_pattern.fullmatch(query.call_id):
             return False
         conference = query.conference_id
-        return conference is None or bool(self.conference_id_pattern.match(conference))
+        return conference is None or bool(self.conference_id_pattern.fullmatch(conference))
 
 
 def _first(payload: Mapping[str, Any], *keys: str) -> Any:

@@ -112,10 +112,3 @@ def status(table: Mapping[str, RecordingStatus], value: Any) -> RecordingStatus:
     if not isinstance(value, str):
         return RecordingStatus.UNKNOWN
     return table.get(value.strip().lower(), RecordingStatus.UNKNOWN)
-
-
-def mapping(value: Any, what: str) -> Mapping[str, Any]:
-    """The payload must be a JSON object; anything else is a malformed response."""
-    if not isinstance(value, Mapping):
-        raise ValueError(f"{what} is not a JSON object")
-    return value

@@ -1,10 +1,16 @@
-"""What every provider adapter offers the gateway, whatever its wire format."""
+"""The one contract: what the gateway may call on a provider adapter, whatever its wire format.
+
+An abstract base class rather than a ``Protocol``: an adapter says what it is by deriving
+from it, and one that leaves a method out cannot even be built (a ``TypeError`` naming the
+method), instead of failing the first time a client needs it.
+"""
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import datetime
-from typing import ClassVar, Protocol
+from typing import ClassVar
 
 import httpx
 
@@ -19,46 +25,52 @@ class ProviderLink:
     expires_at: datetime
 
 
-class RecordingProvider(Protocol):
-    """One provider account, seen through the gateway's neutral model."""
+class RecordingProvider(ABC):
+    """One provider account, seen through the gateway's neutral model.
+
+    Recording ids handed to its methods have passed ``check_id``: the gateway checks an id
+    once per request, before anything else (``app.providers.check_id``), and ids it got
+    from the adapter itself (a listing, a signed media link) need no second look.
+    """
 
     provider: ClassVar[Provider]
+    #: The formats the provider serves media in.
+    media_formats: ClassVar[tuple[MediaFormat, ...]]
 
     @property
+    @abstractmethod
     def account_id(self) -> str:
         """The provider account this adapter reads (AC sid, project id, workspace id)."""
-        ...
 
     @property
+    @abstractmethod
     def tenant(self) -> str:
         """Names the account at its endpoint: what cache keys and signed links are scoped to."""
-        ...
 
-    def check_id(self, recording_id: str) -> None:
-        """Raise BadUserInputError unless ``recording_id`` has this provider's id format."""
-        ...
+    @classmethod
+    @abstractmethod
+    def check_id(cls, recording_id: str) -> None:
+        """Raise BadUserInputError unless ``recording_id`` has this provider's id format.
 
+        A class method: an id is checked even when the provider is not configured."""
+
+    @abstractmethod
     async def fetch(self, recording_id: str) -> Recording:
         """The recording, or RecordingNotFoundError / a ProviderError."""
-        ...
 
+    @abstractmethod
     async def list_page(self, query: ListQuery, token: str | None, size: int) -> RecordingPage:
         """One page of the account's recordings, newest first.
 
         ``token`` None starts a listing (``query`` pushed down as far as the provider can,
         at most ``size`` items); otherwise it is a ``next_token`` this adapter returned.
         """
-        ...
 
+    @abstractmethod
     def is_page_token(self, token: str) -> bool:
         """Whether ``token`` could be a ``next_token`` of this adapter (checked before use)."""
-        ...
 
-    @property
-    def media_formats(self) -> tuple[MediaFormat, ...]:
-        """The formats the provider serves media in."""
-        ...
-
+    @abstractmethod
     async def open_media(
         self, recording_id: str, fmt: MediaFormat, range_header: str | None = None
     ) -> httpx.Response:
@@ -66,11 +78,10 @@ class RecordingProvider(Protocol):
 
         The caller must close it. ``range_header`` is forwarded as ``Range``.
         """
-        ...
 
+    @abstractmethod
     async def direct_link(
         self, recording_id: str, fmt: MediaFormat, expires_at: datetime
     ) -> ProviderLink:
         """The provider's own credential-free link (``expires_at`` is the wished expiry; the
         link says when it really expires), or MediaDirectUnavailableError."""
-        ...

@@ -5,33 +5,21 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
-import httpx
-
 from app.models import ListQuery, MediaFormat, Provider
 from app.providers.base import UUID
 from app.providers.laml import LamlProvider
 from app.providers.protocol import ProviderLink
-from app.settings import SignalWireSettings
-from app.upstream.client import Upstream
 
 
 class SignalWireProvider(LamlProvider):
     """Recordings of one SignalWire project (the project id is the AccountSid)."""
 
     provider = Provider.SIGNALWIRE
+    label = "SignalWire"
     id_pattern = UUID
     id_description = "a UUID"
     call_id_pattern = UUID
     conference_id_pattern = UUID
-
-    @classmethod
-    def from_settings(cls, upstream: Upstream, settings: SignalWireSettings) -> SignalWireProvider:
-        return cls(
-            upstream,
-            api_root=f"{settings.base_url}/api/laml/2010-04-01",
-            account=settings.project_id,
-            auth=httpx.BasicAuth(settings.project_id, str(settings.api_token)),
-        )
 
     def date_params(self, query: ListQuery) -> dict[str, str]:
         """RFC 2822 instants, both inclusive, widened to whole seconds (RFC 2822 has no less)."""
@@ -48,7 +36,6 @@ class SignalWireProvider(LamlProvider):
     ) -> ProviderLink:
         """The public ``.mp3``/``.wav`` URL; SignalWire media needs no credentials. The URL
         itself never expires, so ``expires_at`` is advisory: when to mint a new one."""
-        self.check_id(recording_id)
         return ProviderLink(self.media_url(recording_id, fmt), expires_at)
 
 

@@ -5,33 +5,21 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
-import httpx
-
 from app.errors import MediaDirectUnavailableError
 from app.models import ListQuery, MediaFormat, Provider
 from app.providers.laml import LamlProvider
 from app.providers.protocol import ProviderLink
-from app.settings import TwilioSettings
-from app.upstream.client import Upstream
 
 
 class TwilioProvider(LamlProvider):
     """Recordings of one Twilio account (auth token or API key)."""
 
     provider = Provider.TWILIO
+    label = "Twilio"
     id_pattern = re.compile(r"^RE[0-9a-fA-F]{32}$")
     id_description = "RE followed by 32 hex digits"
     call_id_pattern = re.compile(r"^CA[0-9a-fA-F]{32}$")
     conference_id_pattern = re.compile(r"^CF[0-9a-fA-F]{32}$")
-
-    @classmethod
-    def from_settings(cls, upstream: Upstream, settings: TwilioSettings) -> TwilioProvider:
-        return cls(
-            upstream,
-            api_root=f"{settings.base_url}/2010-04-01",
-            account=settings.account_sid,
-            auth=httpx.BasicAuth(settings.username, str(settings.password)),
-        )
 
     def date_params(self, query: ListQuery) -> dict[str, str]:
         """Whole UTC days, both inclusive: the days holding the bounds (a superset)."""

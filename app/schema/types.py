@@ -10,7 +10,7 @@ from strawberry.scalars import JSON
 
 from app import models
 from app.media import links as media
-from app.media.links import MediaDelivery, MediaLinks
+from app.media.links import MediaDelivery
 from app.models import CallDirection, MediaFormat, Provider, RecordingStatus
 from app.schema.context import Context
 
@@ -159,5 +159,6 @@ async def _mint(
     expires_in: int,
 ) -> media.MediaLink | None:
     context = info.context
-    links = MediaLinks.from_settings(context.settings, context.recordings, context.signer)
-    return await links.link(recording, fmt, delivery, expires_in, str(context.request.base_url))
+    return await context.media.link(
+        recording, fmt, delivery, expires_in, str(context.request.base_url)
+    )

@@ -32,4 +32,5 @@ class GatewayGraphQL(GraphQL[Context, None]):
             recordings=recordings,
             loaders=Loaders.for_request(recordings),
             signer=request.state.signer,
+            media=request.state.media,
         )
