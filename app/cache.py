@@ -222,7 +222,7 @@ _ENCODER = msgspec.json.Encoder()
 _DECODER = msgspec.json.Decoder(_Entry)
 
 
-def _shape_of(entry: type[msgspec.Struct]) -> str:
+def shape_of(entry: type[msgspec.Struct]) -> str:
     """A short fingerprint of the stored shape: the entry's JSON Schema (field names, types,
     defaults, enum values), docstrings aside. It is part of every key, so entries written
     before a field was added are never read with that field silently at its default."""
@@ -233,7 +233,7 @@ def _shape_of(entry: type[msgspec.Struct]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:8]
 
 
-SHAPE = _shape_of(_Entry)
+SHAPE = shape_of(_Entry)
 
 
 def encode(recording: Recording) -> str:
