@@ -1,8 +1,9 @@
 """The recording cache: aiocache underneath, with the gateway's rules on top.
 
-- **Keys** are built in one place (``RecordingCache.key``): a format version, the
-  provider, a hash of the provider endpoint + account (tenants never share an entry;
-  no account or secret in clear), and the recording id.
+- **Keys** are built in one place (``RecordingCache.key``): a format version, a
+  fingerprint of the stored shape, the provider, a hash of the provider endpoint +
+  account (tenants never share an entry; no account or secret in clear), and the
+  recording id.
 - **TTL policy**: terminal recordings long, others short, NOT_FOUND briefly (stored as
   a sentinel, since aiocache reads a cached ``None`` as a miss); no other error is cached.
 - **Single-flight**: concurrent misses for one key share one upstream fetch.
@@ -10,6 +11,8 @@
   and recovers by itself when the backend answers again.
 
 Values are JSON, not pickle: a shared Redis must not be able to run code in the gateway.
+They are encoded and decoded by msgspec from ``models.Recording``'s own type hints (the
+one description of the shape); an entry that does not decode is a miss, with a warning.
 """
 
 from __future__ import annotations
@@ -20,21 +23,21 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
+import msgspec
 from aiocache import RedisCache, SimpleMemoryCache
 from aiocache.serializers import StringSerializer
 
 from app.errors import RecordingNotFoundError
-from app.models import CallDirection, MediaFormat, Money, Provider, Recording, RecordingStatus
+from app.models import Provider, Recording
 from app.settings import CacheSettings
 
 logger = logging.getLogger("app.cache")
 
-# Bump when the stored shape changes: old entries are then simply never read.
-FORMAT_VERSION = 1
+# Bump when the key scheme or the envelope's encoding changes: old entries are then simply
+# never read. Changes to models.Recording need no bump: SHAPE (below) follows them.
+FORMAT_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -119,9 +122,9 @@ class RecordingCache:
     def key(provider: Provider, tenant: str, recording_id: str) -> str:
         """The one key builder. ``tenant`` names the account at its endpoint."""
         scope = hashlib.sha256(f"{provider.value}|{tenant}".encode()).hexdigest()[:24]
-        return f"rg:v{FORMAT_VERSION}:{provider.value}:{scope}:{recording_id}"
+        return f"rg:v{FORMAT_VERSION}:{SHAPE}:{provider.value}:{scope}:{recording_id}"
 
-    async def fetch(self, key: str, load: Callable[[], Awaitable[Recording]]) -> Recording:
+    async def get_or_load(self, key: str, load: Callable[[], Awaitable[Recording]]) -> Recording:
         """The cached recording, else ``load()`` once for all concurrent callers, then cache."""
         cached = await self._read(key)
         if isinstance(cached, RecordingNotFoundError):
@@ -168,8 +171,8 @@ class RecordingCache:
             return None
         try:
             return decode(value)
-        except (KeyError, TypeError, ValueError):
-            logger.warning("ignoring an unreadable cache entry")
+        except msgspec.DecodeError as exc:
+            logger.warning("ignoring an unreadable cache entry (%s)", exc)
             return None
 
     async def _write(self, key: str, value: str, ttl: int) -> None:
@@ -196,80 +199,59 @@ class RecordingCache:
             logger.warning("cache is back; caching resumed")
 
 
+# The codec. msgspec reads the stored shape off the dataclasses' type hints, so a field
+# added to models.Recording is stored and read back with no change here: enums as their
+# values, datetimes as RFC 3339 (offset and microseconds kept), Decimal amounts as
+# strings (exact), tuples as arrays, ``raw`` as the JSON it came as.
+
+
+class _NotFound(msgspec.Struct, forbid_unknown_fields=True):
+    provider: Provider | None
+    message: str
+
+
+class _Entry(msgspec.Struct, omit_defaults=True, forbid_unknown_fields=True):
+    """What one key holds: a recording, or a provider's NOT_FOUND answer (a sentinel,
+    since aiocache reads a cached ``None`` as a miss)."""
+
+    recording: Recording | None = None
+    not_found: _NotFound | None = None
+
+
+_ENCODER = msgspec.json.Encoder()
+_DECODER = msgspec.json.Decoder(_Entry)
+
+
+def shape_of(entry: type[msgspec.Struct]) -> str:
+    """A short fingerprint of the stored shape: the entry's JSON Schema (field names, types,
+    defaults, enum values), docstrings aside. It is part of every key, so entries written
+    before a field was added are never read with that field silently at its default."""
+    schema = msgspec.json.schema(entry)
+    for definition in schema.get("$defs", {}).values():
+        definition.pop("description", None)
+    canonical = json.dumps(schema, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:8]
+
+
+SHAPE = shape_of(_Entry)
+
+
 def encode(recording: Recording) -> str:
-    """A Recording as JSON text (the stored shape of FORMAT_VERSION)."""
-    price = recording.price
-    return json.dumps(
-        {
-            "provider": recording.provider.name,
-            "id": recording.id,
-            "status": recording.status.name,
-            "providerStatus": recording.provider_status,
-            "accountId": recording.account_id,
-            "callId": recording.call_id,
-            "conferenceId": recording.conference_id,
-            "source": recording.source,
-            "direction": recording.direction.name if recording.direction else None,
-            "from": recording.from_,
-            "to": recording.to,
-            "channels": recording.channels,
-            "durationSeconds": recording.duration_seconds,
-            "startedAt": _time(recording.started_at),
-            "endedAt": _time(recording.ended_at),
-            "createdAt": _time(recording.created_at),
-            "updatedAt": _time(recording.updated_at),
-            "price": [str(price.amount), price.currency] if price else None,
-            "errorCode": recording.error_code,
-            "mediaFormats": [fmt.name for fmt in recording.media_formats],
-            "raw": recording.raw,
-        },
-        separators=(",", ":"),
-    )
+    """A Recording as JSON text."""
+    return _ENCODER.encode(_Entry(recording=recording)).decode()
 
 
 def encode_not_found(error: RecordingNotFoundError) -> str:
     """A NOT_FOUND answer, kept so that it can be given again without asking."""
-    provider = error.provider.name if error.provider else None
-    return json.dumps({"notFound": {"provider": provider, "message": error.message}})
+    return _ENCODER.encode(_Entry(not_found=_NotFound(error.provider, error.message))).decode()
 
 
 def decode(text: str) -> Recording | RecordingNotFoundError:
-    """The inverse of ``encode`` and ``encode_not_found``."""
-    data = json.loads(text)
-    if "notFound" in data:
-        missing = data["notFound"]
-        name = missing["provider"]
-        return RecordingNotFoundError(missing["message"], provider=Provider[name] if name else None)
-    price = data["price"]
-    direction = data["direction"]
-    return Recording(
-        provider=Provider[data["provider"]],
-        id=data["id"],
-        status=RecordingStatus[data["status"]],
-        provider_status=data["providerStatus"],
-        account_id=data["accountId"],
-        call_id=data["callId"],
-        conference_id=data["conferenceId"],
-        source=data["source"],
-        direction=CallDirection[direction] if direction else None,
-        from_=data["from"],
-        to=data["to"],
-        channels=data["channels"],
-        duration_seconds=data["durationSeconds"],
-        started_at=_parse_time(data["startedAt"]),
-        ended_at=_parse_time(data["endedAt"]),
-        created_at=_parse_time(data["createdAt"]),
-        updated_at=_parse_time(data["updatedAt"]),
-        price=Money(Decimal(price[0]), price[1]) if price else None,
-        error_code=data["errorCode"],
-        media_formats=tuple(MediaFormat[name] for name in data["mediaFormats"]),
-        raw=data["raw"],
-    )
-
-
-def _time(moment: datetime | None) -> str | None:
-    return moment.isoformat() if moment else None
-
-
-def _parse_time(text: str | None) -> datetime | None:
-    return datetime.fromisoformat(text) if text else None
+    """The inverse of ``encode`` and ``encode_not_found``; ``msgspec.DecodeError`` (a
+    ValueError) for anything else."""
+    entry = _DECODER.decode(text)
+    if entry.recording is not None:
+        return entry.recording
+    if entry.not_found is not None:
+        return RecordingNotFoundError(entry.not_found.message, provider=entry.not_found.provider)
+    raise msgspec.ValidationError("a cache entry holds neither a recording nor NOT_FOUND")

@@ -46,7 +46,7 @@ class RecordingService:
         check_id(provider, recording_id)
         adapter = self.provider(provider)
         key = self._cache.key(provider, adapter.tenant, recording_id)
-        return await self._cache.fetch(key, lambda: adapter.fetch(recording_id))
+        return await self._cache.get_or_load(key, lambda: adapter.fetch(recording_id))
 
     async def get_many(self, refs: Sequence[RecordingRef]) -> list[Recording | BaseException]:
         """Each ref's recording or error, in order, all providers queried concurrently."""
