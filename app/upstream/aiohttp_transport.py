@@ -42,6 +42,8 @@ PER_HOST = 4
 # Most specific first: the first match names the error. Each is the error httpx's own
 # transport raises in the same case (tests/upstream/test_transport.py runs both).
 _ERRORS: tuple[tuple[type[Exception], type[httpx.TransportError]], ...] = (
+    # Waiting for a free connection is part of aiohttp's "connect" timeout: a full pool
+    # says ConnectTimeout here, PoolTimeout over httpx's transport (both TimeoutException).
     (aiohttp.ConnectionTimeoutError, httpx.ConnectTimeout),
     (aiohttp.ServerTimeoutError, httpx.ReadTimeout),
     (aiohttp.ClientConnectorError, httpx.ConnectError),
@@ -51,7 +53,7 @@ _ERRORS: tuple[tuple[type[Exception], type[httpx.TransportError]], ...] = (
     (aiohttp.InvalidURL, httpx.UnsupportedProtocol),
     (aiohttp.ClientOSError, httpx.ReadError),  # e.g. reset by the peer
     (aiohttp.ClientError, httpx.NetworkError),
-    (TimeoutError, httpx.PoolTimeout),  # the connection pool stayed full (timeout "pool")
+    (TimeoutError, httpx.TimeoutException),  # any other timeout aiohttp lets out
 )
 
 

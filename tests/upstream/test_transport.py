@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import struct
 import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
@@ -66,6 +67,11 @@ def answering(answer: bytes | None) -> Iterator[RawServer]:
 
     with raw_server(handle) as server:
         yield server
+
+
+def reset_on_close(connection: socket.socket) -> None:
+    """Closing the connection will reset it (no lingering), not end it in order."""
+    connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
 
 
 def sending(*parts: bytes | threading.Event) -> AbstractContextManager[RawServer]:
@@ -309,6 +315,32 @@ async def test_a_get_the_server_hangs_up_on_is_retried_by_aiohttp_only(kind: str
     assert server.connections == {"aiohttp": 2, "httpx": 1}[kind]
 
 
+async def test_a_connection_reset_before_the_answer_is_a_read_error(kind: str) -> None:
+    def reset(connection: socket.socket, over: threading.Event) -> None:
+        reset_on_close(connection)
+
+    with raw_server(reset) as server:
+        async with upstream_client(kind) as client:
+            with pytest.raises(httpx.ReadError):
+                await client.get(server.url)
+
+
+async def test_a_full_pool_is_a_timeout(kind: str) -> None:
+    """Where the two differ: aiohttp's "connect" timeout covers the wait for a free
+    connection and the connecting alike, so a full pool is a ConnectTimeout there and a
+    PoolTimeout over httpx's transport. Through the gateway both are "did not answer in
+    time" (a TimeoutException)."""
+    env = {"GATEWAY_UPSTREAM_MAX_CONNECTIONS": "1"}
+    with answering(None) as server:
+        async with upstream_client(kind, env, timeout=0.3) as client:
+            holding, waiting = await asyncio.gather(
+                client.get(server.url), client.get(server.url), return_exceptions=True
+            )
+    assert isinstance(holding, httpx.ReadTimeout)
+    assert type(waiting) is {"aiohttp": httpx.ConnectTimeout, "httpx": httpx.PoolTimeout}[kind]
+    assert server.connections == 1
+
+
 async def test_a_body_cut_short_is_a_read_error_after_what_came(kind: str) -> None:
     body = pattern(4 * MB)
     seen_first = threading.Event()
@@ -360,8 +392,7 @@ async def test_a_body_reset_midway_is_a_read_error(kind: str) -> None:
     def handle(connection: socket.socket, over: threading.Event) -> None:
         connection.sendall(head(len(body)) + body[:1000])
         seen_first.wait(timeout=30)
-        # No linger: closing sends a reset, not an orderly end.
-        connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\0\0\0\0\0\0\0")
+        reset_on_close(connection)
 
     with raw_server(handle) as server:
         async with upstream_client(kind) as client, client.stream("GET", server.url) as response:
