@@ -71,9 +71,9 @@ class UpstreamSettings:
     ``transport`` is ``aiohttp`` (the default: half the CPU per call) or ``httpx`` (httpx's
     own ``AsyncHTTPTransport``, the fallback); ``max_connections`` bounds its pool.
     ``proxies`` maps ``http`` and ``https`` to the proxy for URLs of that scheme, and
-    ``no_proxy`` lists the hosts reached directly (curl's syntax): both are read only with
-    ``GATEWAY_UPSTREAM_TRUST_ENV=1``, otherwise the environment is ignored. ``ca_file``
-    holds certificate authorities trusted besides certifi's.
+    ``no_proxy`` lists the hosts reached directly (``app.upstream.proxies``): both are read
+    only with ``GATEWAY_UPSTREAM_TRUST_ENV=1``, otherwise the environment is ignored.
+    ``ca_file`` holds certificate authorities trusted besides certifi's.
     """
 
     transport: str = "aiohttp"

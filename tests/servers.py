@@ -137,21 +137,26 @@ def forward_proxy() -> Iterator[ForwardProxy]:
             proxy.requests.append(ProxiedRequest(method, target, authorization))
             if method == "CONNECT":
                 host, _, port = target.rpartition(":")
-                upstream = closing.enter_context(socket.create_connection((host, int(port))))
-                client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                address = (host, int(port))
             elif target.startswith("http://"):
                 url = urlsplit(target)
-                upstream = closing.enter_context(
-                    socket.create_connection((url.hostname, url.port or 80))
-                )
+                address = (url.hostname or "", url.port or 80)
+            else:
+                client.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+                return
+            try:
+                upstream = closing.enter_context(socket.create_connection(address))
+            except OSError:
+                client.sendall(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n")
+                return
+            if method == "CONNECT":
+                client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            else:
                 kept = [f"{k}: {v}" for k, v in headers if not k.lower().startswith("proxy-")]
                 kept = [each for each in kept if not each.lower().startswith("connection:")]
                 path = url.path + (f"?{url.query}" if url.query else "") or "/"
                 request = "\r\n".join([f"{method} {path} HTTP/1.1", *kept, "Connection: close"])
                 upstream.sendall(request.encode("latin-1") + b"\r\n\r\n")
-            else:
-                client.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
-                return
             if rest:
                 upstream.sendall(rest)
             _pipe(client, upstream, over)
