@@ -14,13 +14,14 @@ from collections.abc import Iterator
 import httpx
 import pytest
 import trustme
+from starlette.types import Receive, Scope, Send
 
 from app.sandbox import DEMO, create_sandbox_app
 from app.settings import Settings
 from app.upstream.tls import tls_context
 from tests.servers import ForwardProxy, ProxiedRequest, forward_proxy, serve
 from tests.support import gateway_client, graphql, sandbox_env
-from tests.upstream.support import transport, upstream_client
+from tests.upstream.support import MB, pattern, transport, upstream_client
 from tests.upstream.test_transport import echo
 
 pytestmark = pytest.mark.anyio
@@ -79,6 +80,29 @@ async def test_a_private_ca_is_trusted_only_when_its_file_is_set(
     async with upstream_client(kind) as client:
         with pytest.raises(httpx.ConnectError, match="certificate verify failed"):
             await client.get(tls_url)
+
+
+async def test_a_large_body_over_tls_arrives_whole(
+    kind: str, certificate_authority: trustme.CA, ca_file: str
+) -> None:
+    body = pattern(5 * MB + 7)
+
+    async def media(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        headers = [(b"content-length", b"%d" % len(body)), (b"content-type", b"audio/wav")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        for start in range(0, len(body), 100_000):  # in pieces, as a server streams
+            piece = body[start : start + 100_000]
+            await send({"type": "http.response.body", "body": piece, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+
+    with serve(media, tls=certificate_authority.issue_cert("127.0.0.1")) as url:
+        async with upstream_client(kind, {"GATEWAY_UPSTREAM_CA_FILE": ca_file}) as client:
+            async with client.stream("GET", url) as response:
+                chunks = [chunk async for chunk in response.aiter_raw()]
+    assert b"".join(chunks) == body
+    assert len(chunks) > 1
 
 
 def test_the_private_ca_is_added_to_certifis_authorities(ca_file: str) -> None:
