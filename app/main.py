@@ -30,7 +30,7 @@ from app.recordings import RecordingService
 from app.schema.view import GatewayGraphQL
 from app.settings import Settings, require_signing_keys
 from app.signing import Signer
-from app.upstream.aiohttp_transport import AiohttpTransport
+from app.upstream import build_transport
 from app.upstream.client import Upstream
 
 
@@ -56,8 +56,10 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[GatewayState]:
         async with contextlib.AsyncExitStack() as closing:  # each closed, whatever the others do
-            # A batch fans out to up to GATEWAY_MAX_BATCH concurrent calls (see transport.py).
-            upstream = Upstream(transport or AiohttpTransport(), timeout=settings.upstream_timeout)
+            # A batch fans out to up to GATEWAY_MAX_BATCH concurrent calls (app.upstream).
+            upstream = Upstream(
+                transport or build_transport(settings), timeout=settings.upstream_timeout
+            )
             closing.push_async_callback(upstream.aclose)
             cache = RecordingCache.from_settings(settings.cache)
             closing.push_async_callback(cache.close)

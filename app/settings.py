@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import os
 import re
+import ssl
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from urllib.parse import urlsplit
 
 from starlette.datastructures import Secret
@@ -64,6 +65,25 @@ class CacheSettings:
 
 
 @dataclass(frozen=True)
+class UpstreamSettings:
+    """The wire to the providers: which transport, its pool, an egress proxy, a private CA.
+
+    ``transport`` is ``aiohttp`` (the default: half the CPU per call) or ``httpx`` (httpx's
+    own ``AsyncHTTPTransport``, the fallback); ``max_connections`` bounds its pool.
+    ``proxies`` maps ``http`` and ``https`` to the proxy for URLs of that scheme, and
+    ``no_proxy`` lists the hosts reached directly (``app.upstream.proxies``): both are read
+    only with ``GATEWAY_UPSTREAM_TRUST_ENV=1``, otherwise the environment is ignored.
+    ``ca_file`` holds certificate authorities trusted besides certifi's.
+    """
+
+    transport: str = "aiohttp"
+    max_connections: int = 400
+    proxies: Mapping[str, Secret] = field(default_factory=dict)
+    no_proxy: str | None = None
+    ca_file: str | None = None
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything the gateway needs to run. Build it with ``Settings.from_env``."""
 
@@ -73,6 +93,7 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
     upstream_timeout: float = 10.0
+    upstream: UpstreamSettings = UpstreamSettings()
     cache: CacheSettings = CacheSettings()
     max_batch: int = 100
     max_page_size: int = 100
@@ -92,6 +113,7 @@ class Settings:
             host=env.get("GATEWAY_HOST") or "127.0.0.1",
             port=env.integer("GATEWAY_PORT", 8000, low=0, high=65535),
             upstream_timeout=env.number("GATEWAY_UPSTREAM_TIMEOUT", 10.0),
+            upstream=_upstream(env),
             cache=_cache(env),
             max_batch=env.integer("GATEWAY_MAX_BATCH", 100, low=1, high=10000),
             max_page_size=env.integer("GATEWAY_MAX_PAGE_SIZE", 100, low=1, high=1000),
@@ -202,6 +224,81 @@ def _bird(env: _Env) -> BirdSettings | None:
         access_key=Secret(creds[1]),
         base_url=_url(env, "BIRD_BASE_URL", "https://api.bird.com"),
     )
+
+
+UPSTREAM_TRANSPORTS = ("aiohttp", "httpx")
+#: The proxy variable GATEWAY_UPSTREAM_TRUST_ENV=1 honours for each URL scheme.
+PROXY_VARIABLES = {"http": "HTTP_PROXY", "https": "HTTPS_PROXY"}
+
+
+def _upstream(env: _Env) -> UpstreamSettings:
+    transport = (env.get("GATEWAY_UPSTREAM_TRANSPORT") or "aiohttp").lower()
+    if transport not in UPSTREAM_TRANSPORTS:
+        raise ConfigError(
+            f"GATEWAY_UPSTREAM_TRANSPORT must be one of {', '.join(UPSTREAM_TRANSPORTS)}, "
+            f"got {transport!r}"
+        )
+    proxies: dict[str, Secret] = {}
+    no_proxy = None
+    if _flag(env, "GATEWAY_UPSTREAM_TRUST_ENV"):
+        for scheme, name in PROXY_VARIABLES.items():
+            proxy = _proxy_url(env, name)
+            if proxy is not None:
+                proxies[scheme] = proxy
+        no_proxy = _proxy_variable(env, "NO_PROXY")
+    return UpstreamSettings(
+        transport=transport,
+        max_connections=env.integer("GATEWAY_UPSTREAM_MAX_CONNECTIONS", 400, low=1, high=100000),
+        proxies=proxies,
+        no_proxy=no_proxy,
+        ca_file=_ca_file(env, "GATEWAY_UPSTREAM_CA_FILE"),
+    )
+
+
+def _flag(env: _Env, name: str) -> bool:
+    raw = (env.get(name) or "0").lower()
+    if raw not in ("0", "1", "false", "true", "no", "yes"):
+        raise ConfigError(f"{name} must be 1 or 0, got {raw!r}")
+    return raw in ("1", "true", "yes")
+
+
+def _proxy_variable(env: _Env, name: str) -> str | None:
+    """``name`` or its lower-case spelling, which wins (as with curl and urllib)."""
+    return env.get(name.lower()) or env.get(name)
+
+
+def _proxy_url(env: _Env, name: str) -> Secret | None:
+    """A proxy's URL, ``http://[user:password@]host[:port]``: a secret, as it may hold one."""
+    value = _proxy_variable(env, name)
+    if value is None:
+        return None
+    parts = urlsplit(value)
+    try:
+        valid = parts.scheme == "http" and bool(parts.hostname) and (parts.port or 0) >= 0
+    except ValueError:  # a port that is not a number
+        valid = False
+    if not valid or parts.path not in ("", "/") or parts.query:
+        # The URL may carry a password: say what is expected, never echo it.
+        raise ConfigError(
+            f"{name} (honoured with GATEWAY_UPSTREAM_TRUST_ENV=1) must look like "
+            "http://[user:password@]host:port"
+        )
+    return Secret(value)
+
+
+def _ca_file(env: _Env, name: str) -> str | None:
+    """The path of a PEM file of certificate authorities, checked to load."""
+    path = env.get(name)
+    if path is None:
+        return None
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cafile=path)
+    except ssl.SSLError:  # an OSError too: first
+        raise ConfigError(f"{name}: {path!r} holds no PEM certificate") from None
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise ConfigError(f"{name}: cannot read {path!r} ({reason})") from None
+    return path
 
 
 def _signing_keys(env: _Env) -> tuple[Secret, ...]:

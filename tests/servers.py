@@ -1,12 +1,15 @@
-"""Run ASGI apps under uvicorn on real loopback sockets, for end-to-end tests."""
+"""Real servers on loopback sockets for end-to-end tests: ASGI apps under uvicorn, hand-driven
+HTTP servers, and a forward proxy."""
 
 from __future__ import annotations
 
 import contextlib
+import selectors
 import socket
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 import trustme
 import uvicorn
@@ -87,3 +90,109 @@ def raw_server(handle: Callable[[socket.socket, threading.Event], None]) -> Iter
         listener.shutdown(socket.SHUT_RDWR)
         thread.join(timeout=30)
         listener.close()
+
+
+@dataclass
+class ForwardProxy:
+    """A forward proxy's URL, and the head of each request it relayed, in order."""
+
+    url: str
+    requests: list[ProxiedRequest] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ProxiedRequest:
+    """A request line as the proxy got it (``CONNECT host:port`` or an absolute URL),
+    and its ``Proxy-Authorization`` header."""
+
+    method: str
+    target: str
+    authorization: str | None
+
+
+@contextlib.contextmanager
+def forward_proxy() -> Iterator[ForwardProxy]:
+    """An HTTP forward proxy on 127.0.0.1, as an egress proxy works: ``CONNECT host:port``
+    opens a tunnel (for https), an absolute-form request (``GET http://host/path``) is
+    relayed to that host in origin form, one per connection (for http). Anything else is
+    refused with 400, so that a client which does not speak to it as a proxy fails.
+    """
+    listener = socket.create_server(("127.0.0.1", 0))
+    proxy = ForwardProxy(f"http://127.0.0.1:{listener.getsockname()[1]}")
+    over = threading.Event()
+
+    def relay(client: socket.socket) -> None:
+        with contextlib.ExitStack() as closing:
+            closing.enter_context(client)
+            head = b""
+            while b"\r\n\r\n" not in head and (data := client.recv(65536)):
+                head += data
+            head, _, rest = head.partition(b"\r\n\r\n")
+            line, *lines = head.decode("latin-1").split("\r\n")
+            method, target, _ = line.split(" ", 2)
+            headers = [tuple(part.strip() for part in each.split(":", 1)) for each in lines]
+            authorization = next(
+                (v for k, v in headers if k.lower() == "proxy-authorization"), None
+            )
+            proxy.requests.append(ProxiedRequest(method, target, authorization))
+            if method == "CONNECT":
+                host, _, port = target.rpartition(":")
+                address = (host, int(port))
+            elif target.startswith("http://"):
+                url = urlsplit(target)
+                address = (url.hostname or "", url.port or 80)
+            else:
+                client.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+                return
+            try:
+                upstream = closing.enter_context(socket.create_connection(address))
+            except OSError:
+                client.sendall(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n")
+                return
+            if method == "CONNECT":
+                client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            else:
+                kept = [f"{k}: {v}" for k, v in headers if not k.lower().startswith("proxy-")]
+                kept = [each for each in kept if not each.lower().startswith("connection:")]
+                path = url.path + (f"?{url.query}" if url.query else "") or "/"
+                request = "\r\n".join([f"{method} {path} HTTP/1.1", *kept, "Connection: close"])
+                upstream.sendall(request.encode("latin-1") + b"\r\n\r\n")
+            if rest:
+                upstream.sendall(rest)
+            _pipe(client, upstream, over)
+
+    def run() -> None:
+        while True:
+            try:
+                connection, _ = listener.accept()
+            except OSError:  # shut down: the test is over
+                return
+            threading.Thread(target=relay, args=(connection,), daemon=True).start()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    try:
+        yield proxy
+    finally:
+        over.set()
+        listener.shutdown(socket.SHUT_RDWR)
+        thread.join(timeout=30)
+        listener.close()
+
+
+def _pipe(one: socket.socket, other: socket.socket, over: threading.Event) -> None:
+    """Copy bytes both ways until either side closes (or the test is over)."""
+    peers = {one: other, other: one}
+    with selectors.DefaultSelector() as selector:
+        for each in peers:
+            selector.register(each, selectors.EVENT_READ)
+        while not over.is_set():
+            for key, _ in selector.select(timeout=0.1):
+                source: socket.socket = key.fileobj  # type: ignore[assignment]
+                try:
+                    data = source.recv(65536)
+                    if not data:
+                        return
+                    peers[source].sendall(data)
+                except OSError:
+                    return

@@ -158,7 +158,7 @@ class HttpProvider(RecordingProvider):
         origin = _origin(request.url)
         credentials = authenticate
         for hop in range(max_redirects + 1):
-            response = await self._transmit(request, credentials=credentials, stream=stream)
+            response = await self._exchange(request, credentials=credentials, stream=stream)
             if response.status_code >= 400:
                 if stream:
                     await response.aread()
@@ -174,12 +174,12 @@ class HttpProvider(RecordingProvider):
             credentials = authenticate and self.redirect_credentials and same_origin
         raise self.malformed(f"more than {max_redirects} redirects")
 
-    async def _transmit(
+    async def _exchange(
         self, request: httpx.Request, *, credentials: bool, stream: bool
     ) -> httpx.Response:
         auth = self._auth if credentials else None
         try:
-            return await self._upstream.send(request, auth=auth, stream=stream)
+            return await self._upstream.transmit(request, auth=auth, stream=stream)
         except httpx.TimeoutException as exc:
             raise ProviderUnavailableError(
                 f"{self.label} did not answer in time", provider=self.provider

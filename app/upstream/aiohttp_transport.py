@@ -1,14 +1,24 @@
-"""The upstream transport: httpx's transport interface over aiohttp's pool and C parser.
+"""The default upstream transport: httpx's transport interface over aiohttp's pool and C parser.
 
 Every upstream call is an ``httpx.Request`` sent by ``app.upstream.client.Upstream`` (tests inject
 ``httpx.MockTransport`` or ``httpx.ASGITransport`` instead); only the wire work below it
 is aiohttp's. Measured on the 2-core CI machine, against a local server adding
 50 ms: 100 concurrent GETs cost 0.98 ms of CPU per call with httpx's own transport (split
 over 100 pools to dodge encode/httpcore#1035, whose pool bookkeeping is quadratic: 8.3 ms
-per call with one pool) and 0.48 ms over aiohttp. A body streams as aiohttp reads it
-(all that piled up, up to ``READ_BUFFER`` a read), except a large one with a known length
-(a media file): once aiohttp has parsed its head, ``app.bodyreader`` reads the rest off
-the socket without aiohttp's three copies (a third less gateway CPU per GB relayed).
+per call with one pool) and 0.48 ms over aiohttp. ``GATEWAY_UPSTREAM_TRANSPORT=httpx``
+switches to httpx's own (``app.upstream.httpx_transport``); both answer alike, the same
+tests run against both.
+
+A body streams through aiohttp's own reader, as it arrives: each chunk is all that piled up
+(``StreamReader.iter_any``), so a fast upstream is relayed in few, large writes and a slow
+one at once. aiohttp stops reading the socket while ``2 * READ_BUFFER`` bytes wait in its
+buffer: that, and the chunk being written to our client, is what one download holds in
+memory, however slowly the client reads. Measured relaying a 1 GB WAV (the gateway on a
+CPU of its own): 370-400 ms of CPU per GB, 1.3 times nginx's ``proxy_pass`` in the same
+runs (httpx's transport: 1.4 s); 2.4-2.9 MB per client reading at 5 MB/s. Of the
+``read_bufsize`` values tried, 256 KB cost the least CPU (64 KB: +10%, 1 MB: +15% and
+7 MB per slow client); ``iter_chunked`` cost 2.7 times as much. ``tests/perf/README.md``
+has the method and the history.
 
 This is the adapter of httpx-aiohttp 0.2, written here because that package maps every
 aiohttp connection error, a server hanging up mid-answer included, to ``ConnectTimeout``
@@ -23,27 +33,31 @@ import ssl
 from collections.abc import AsyncIterator, Iterator
 
 import aiohttp
-import certifi
 import httpx
-from aiohttp.client_proto import ResponseHandler
 
-from app.bodyreader import LARGE_BODY, BodyReader
+from app.upstream.proxies import Proxies
+from app.upstream.tls import tls_context
 
 READ_BUFFER = 1 << 18
-#: How long ``aclose`` waits for connections still closing (aiohttp's pool waits alike).
-CLOSE_TIMEOUT = 5.0
+#: The share of the pool one host may hold: a quarter, so that one slow provider cannot
+#: take every connection from the others.
+PER_HOST = 4
 
-# Most specific first: the first match names the error.
+# Most specific first: the first match names the error. Each is the error httpx's own
+# transport raises in the same case (tests/upstream/test_transport.py runs both).
 _ERRORS: tuple[tuple[type[Exception], type[httpx.TransportError]], ...] = (
+    # Waiting for a free connection is part of aiohttp's "connect" timeout: a full pool
+    # says ConnectTimeout here, PoolTimeout over httpx's transport (both TimeoutException).
     (aiohttp.ConnectionTimeoutError, httpx.ConnectTimeout),
     (aiohttp.ServerTimeoutError, httpx.ReadTimeout),
     (aiohttp.ClientConnectorError, httpx.ConnectError),
     (aiohttp.ServerDisconnectedError, httpx.RemoteProtocolError),
-    (aiohttp.ClientPayloadError, httpx.ReadError),
+    (aiohttp.ClientPayloadError, httpx.ReadError),  # a body cut short or malformed
     (aiohttp.ClientResponseError, httpx.RemoteProtocolError),  # e.g. a malformed status line
     (aiohttp.InvalidURL, httpx.UnsupportedProtocol),
+    (aiohttp.ClientOSError, httpx.ReadError),  # e.g. reset by the peer
     (aiohttp.ClientError, httpx.NetworkError),
-    (TimeoutError, httpx.PoolTimeout),  # the connection pool stayed full (timeout "pool")
+    (TimeoutError, httpx.TimeoutException),  # any other timeout aiohttp lets out
 )
 
 
@@ -59,73 +73,32 @@ def _as_httpx_errors() -> Iterator[None]:
 
 
 class _Body(httpx.AsyncByteStream):
-    """A response body as it arrives; closing it early drops the connection.
+    """A response body as it arrives; closing it before its end drops the connection."""
 
-    A large body with a known length is read by an ``app.bodyreader.BodyReader`` on the
-    connection's own transport, without aiohttp's copies; the connection is then closed
-    at the end, not pooled.
-    """
-
-    def __init__(
-        self,
-        response: aiohttp.ClientResponse,
-        read_timeout: float | None,
-        closing: set[asyncio.Future[None]],
-    ) -> None:
+    def __init__(self, response: aiohttp.ClientResponse, read_timeout: float | None) -> None:
         self._response = response
         self._read_timeout = read_timeout
-        self._closing = closing  # the transport waits for these connections on aclose
-        self._reader: BodyReader | None = None
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        wire = self._large_body_wire()
-        if wire is None:
+        content = self._response.content
+        while True:
             with _as_httpx_errors():
-                # All that is buffered at once: fewer, larger writes to our client.
-                async for chunk in self._response.content.iter_any():
-                    yield chunk
-            return
-        length, protocol, transport = wire
-        arrived = self._response.content.read_nowait()  # what came with the head
-        if len(arrived) >= length:  # all of it: aiohttp's pool may have the connection back
-            yield arrived
-            return
-        protocol.pause_reading()  # aiohttp reads no more, and stops its read timer
-        self._reader = BodyReader.borrow(
-            transport, protocol, length - len(arrived), read_timeout=self._read_timeout
-        )
-        self._closing.add(self._reader.closed)
-        self._reader.closed.add_done_callback(self._closing.discard)
-        if arrived:
-            yield arrived
-        async for view in self._reader.chunks():
-            yield view  # type: ignore[misc]  # a memoryview: bytes-like, not copied
-
-    def _large_body_wire(self) -> tuple[int, ResponseHandler, asyncio.Transport] | None:
-        """For a body worth reading off the socket directly: its length, and the
-        connection's protocol and transport. None for any other body."""
-        response, connection = self._response, self._response.connection
-        if (
-            response.method != "GET"
-            or response.status not in (200, 206)
-            or "transfer-encoding" in response.headers
-            or (response.content_length or 0) < LARGE_BODY
-            or response.content.at_eof()
-            or response.content.exception() is not None
-            or connection is None
-            or connection.protocol is None
-            or connection.transport is None
-        ):
-            return None
-        return response.content_length or 0, connection.protocol, connection.transport
+                try:
+                    # aiohttp's own read timeout stops for good when its C parser fails in
+                    # the middle of a body (aiohttp 3.14: a malformed chunk), and the body
+                    # then never ends: this one still does.
+                    async with asyncio.timeout(self._read_timeout):
+                        # All that is buffered at once: fewer, larger writes to our client.
+                        chunk = await content.readany()
+                except TimeoutError:
+                    raise httpx.ReadTimeout("no byte of the body came in time") from None
+            if not chunk:
+                return
+            yield chunk
 
     async def aclose(self) -> None:
-        if self._reader is not None:
-            self._reader.close()
-            self._response.close()
-        else:
-            # Back to the pool when read to the end, otherwise the connection is closed.
-            self._response.release()
+        # Back to the pool when read to the end, otherwise the connection is closed.
+        self._response.release()
 
 
 class AiohttpTransport(httpx.AsyncBaseTransport):
@@ -135,27 +108,22 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         self,
         *,
         max_connections: int = 400,
-        max_per_host: int = 100,
         keepalive_expiry: float = 4.0,
         tls: ssl.SSLContext | None = None,
+        proxies: Proxies | None = None,
     ) -> None:
         self._max_connections = max_connections
-        self._max_per_host = max_per_host
         # Below the usual 5 s server keep-alive, so that we drop an idle connection before
         # the server closes it under a request.
         self._keepalive_expiry = keepalive_expiry
-        # One TLS context for all connections (building one loads the CA bundle): certifi's
-        # CAs, certificates and host names verified, unless the caller brings its own.
-        self._tls = tls or ssl.create_default_context(cafile=certifi.where())
+        self._tls = tls or tls_context()
+        self._proxies = proxies or Proxies()
         self._session: aiohttp.ClientSession | None = None
-        # Connections whose bodies a BodyReader took over are closed outside aiohttp's
-        # pool, which waits at close only for its own.
-        self._closing: set[asyncio.Future[None]] = set()
 
     def _open(self) -> aiohttp.ClientSession:
         connector = aiohttp.TCPConnector(
             limit=self._max_connections,
-            limit_per_host=self._max_per_host,
+            limit_per_host=max(1, self._max_connections // PER_HOST),
             keepalive_timeout=self._keepalive_expiry,
             ssl=self._tls,
         )
@@ -164,7 +132,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             cookie_jar=aiohttp.DummyCookieJar(),  # upstream cookies are never kept
             auto_decompress=False,  # httpx decodes, as it would over its own transport
             read_bufsize=READ_BUFFER,
-            trust_env=False,
+            trust_env=False,  # proxies are ours to choose (app.upstream.proxies), no .netrc
         )
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
@@ -179,6 +147,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 data=await request.aread() or None,
                 allow_redirects=False,
                 skip_auto_headers=("Accept", "Accept-Encoding", "User-Agent"),
+                proxy=self._proxies.for_url(request.url),
                 timeout=aiohttp.ClientTimeout(
                     connect=timeout.get("pool"),
                     sock_connect=timeout.get("connect"),
@@ -188,7 +157,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         return httpx.Response(
             response.status,
             headers=response.raw_headers,
-            stream=_Body(response, timeout.get("read"), self._closing),
+            stream=_Body(response, timeout.get("read")),
             extensions={
                 "http_version": b"HTTP/1.1",
                 "reason_phrase": (response.reason or "").encode("ascii", "replace"),
@@ -199,5 +168,3 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         if self._session is not None:
             await self._session.close()
             self._session = None
-        if self._closing:  # TLS ones may still be trading close_notify with their peer
-            await asyncio.wait(self._closing, timeout=CLOSE_TIMEOUT)

@@ -1,6 +1,6 @@
 """The gateway's one way out to the providers: ``httpx`` requests over one shared transport.
 
-Adapters build ``httpx.Request`` objects here and send them here. This is what
+Adapters build ``httpx.Request`` objects here and transmit them here. This is what
 ``httpx.AsyncClient`` would do for them, without the parts the gateway must not have or
 does itself: no cookie jar (one upstream client serves every user, so a cookie set for
 one answer must never ride on a request made for someone else), no redirect following
@@ -24,7 +24,7 @@ USER_AGENT = "recording-gateway/0.1"
 
 
 class Upstream:
-    """Builds and sends upstream requests: default headers, timeouts, one-step auth."""
+    """Builds and transmits upstream requests: default headers, timeouts, one-step auth."""
 
     def __init__(self, transport: httpx.AsyncBaseTransport, *, timeout: float) -> None:
         self._transport = transport
@@ -50,7 +50,7 @@ class Upstream:
             method, url, params=params, headers=merged, extensions={"timeout": self._timeout}
         )
 
-    async def send(
+    async def transmit(
         self, request: httpx.Request, *, auth: httpx.Auth | None = None, stream: bool = False
     ) -> httpx.Response:
         """The response; its body read unless ``stream`` (then the caller closes it).

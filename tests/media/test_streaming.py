@@ -136,8 +136,7 @@ def lengthened(live: Live, provider: Provider, seconds: int) -> Iterator[str]:
         live.sandbox.dataset.put(record)
 
 
-#: 400 s: a WAV of 6.4 or 12.8 MB, an MP3 of 1.6 MB. Bodies of 1 MB and more are read
-#: straight off the socket into reused buffers (app/bodyreader.py): these go that way.
+#: 400 s: a WAV of 6.4 or 12.8 MB, an MP3 of 1.6 MB: many of aiohttp's read buffers each.
 LONG = 400
 LONG_RANGES = ["bytes=100-", "bytes=-1500000", "bytes=1048000-2100000", "bytes=0-99"]
 

@@ -1,25 +1,31 @@
-"""Media proxy benchmark: throughput against the sandbox directly, and the gateway's memory.
+"""Media proxy benchmark: throughput, CPU per GB relayed and memory, beside nginx.
 
 Run from the repository root (it prints figures; it asserts nothing)::
 
-    python -m tests.perf.bench_media [--megabytes 1000] [--rss-megabytes 200] [--rounds 9]
+    python -m tests.perf.bench_media [--megabytes 1000] [--rounds 9] [--transports aiohttp,httpx]
 
-The sandbox and the gateway each run in their own process under uvicorn, on loopback.
-The sandbox serves two SignalWire recordings as WAVs, of ``--megabytes`` (long enough
-to measure a steady rate: at 1-2 GB/s, 200 MB is over in a tenth of a second) and of
-``--rss-megabytes``. curl downloads the first straight from the sandbox, through a PROXY
-``mediaUrl``, and, for calibration, through two other hops, in turn: a bare TCP relay (a
-process on uvloop that copies bytes and parses nothing: the cost of any extra Python hop
-on this machine) and, when ``nginx`` is installed, nginx's ``proxy_pass`` with buffering
-off (the reference reverse proxy, in C). The report gives MB/s and how busy each process
-was. Then curl downloads the second through the gateway while a thread samples the
-gateway's RSS every 5 ms; the report gives the peak growth over its RSS just before.
+The sandbox and the gateway each run in their own process under uvicorn, on loopback: one
+gateway per upstream transport named (``GATEWAY_UPSTREAM_TRANSPORT``). The sandbox serves
+three SignalWire recordings as mono WAVs: of ``--megabytes`` (long enough to measure a
+steady rate: at 1-2 GB/s, 200 MB is over in a tenth of a second), ``--rss-megabytes`` and
+``--slow-megabytes``. curl downloads the first, in turn, round after round: straight from
+the sandbox, through each gateway's PROXY ``mediaUrl``, and, for calibration, through two
+other hops: a bare TCP relay (a process on uvloop that copies bytes and parses nothing: the
+cost of any extra Python hop on this machine) and, when ``nginx`` is installed, nginx's
+``proxy_pass`` with buffering off (the reference reverse proxy, in C). The report gives
+MB/s, how busy each process was, and each hop's CPU time per GB relayed.
 
 Each comparison runs twice: with every process free to use every CPU ("shared"), and
 with the sandbox and curl on CPU 0 and the hop in the middle (gateway, relay or nginx) on
 CPU 1 ("pinned"), as in production, where the provider and the client are other machines.
 On a 2-core machine, "shared" makes the proxy path's three busy processes take turns on
-two cores.
+two cores; the CPU per GB figures are the pinned ones.
+
+Memory, last: curl downloads the second recording through the first gateway ``--rounds``
+times while a thread samples its RSS every 5 ms (the peak growth over its RSS just
+before); then ``--slow-readers`` curls at once, each reading the third recording at
+``--slow-rate`` MB/s, through each gateway and nginx in turn: the peak RSS growth of the
+hop while they read, in all and per reader.
 """
 
 from __future__ import annotations
@@ -63,17 +69,23 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("role", nargs="?", default="bench", choices=roles)
     parser.add_argument("--megabytes", type=int, default=1000)
     parser.add_argument("--rss-megabytes", type=int, default=200)
+    parser.add_argument("--slow-megabytes", type=int, default=40)
     parser.add_argument("--rounds", type=int, default=9)
+    parser.add_argument("--slow-readers", type=int, default=8)
+    parser.add_argument("--slow-rate", type=float, default=5, help="MB/s per slow reader")
+    parser.add_argument("--slow-rounds", type=int, default=2)
+    parser.add_argument("--transports", default="aiohttp,httpx")
     parser.add_argument("--sandbox-url", default="")
+    parser.add_argument("--transport", default="aiohttp")
     args = parser.parse_args(argv)
     if args.role == "sandbox":
-        run_sandbox([args.megabytes, args.rss_megabytes])
+        run_sandbox([args.megabytes, args.rss_megabytes, args.slow_megabytes])
     elif args.role == "gateway":
-        run_gateway(args.sandbox_url)
+        run_gateway(args.sandbox_url, args.transport)
     elif args.role == "relay":
         uvloop.run(run_relay(args.sandbox_url))
     else:
-        bench(args.megabytes, args.rss_megabytes, args.rounds)
+        bench(args)
 
 
 # --- the servers, each in its own process ----------------------------------------------------
@@ -99,12 +111,13 @@ def run_sandbox(sizes: list[int]) -> None:
     run(app, "SANDBOX")
 
 
-def run_gateway(sandbox_url: str) -> None:
+def run_gateway(sandbox_url: str, transport: str) -> None:
     from app.cli import tune_gc
     from app.main import create_app
     from app.settings import Settings
 
-    app = create_app(Settings.from_env(sandbox_env(CONFIG, sandbox_url)))
+    env = {**sandbox_env(CONFIG, sandbox_url), "GATEWAY_UPSTREAM_TRANSPORT": transport}
+    app = create_app(Settings.from_env(env))
     tune_gc()  # as `recording-gateway serve` does
     run(app, "GATEWAY")
 
@@ -222,16 +235,18 @@ def child(*args: str) -> Iterator[tuple[psutil.Process, dict[str, str]]]:
 
 @dataclass
 class Runs:
-    """MB/s per run, and the CPU seconds each process spent per run."""
+    """MB/s per run, and the CPU seconds each process spent per run and per GB."""
 
     speeds: list[float] = field(default_factory=list)
     busy: dict[str, list[float]] = field(default_factory=dict)
+    per_gb: dict[str, list[float]] = field(default_factory=dict)
 
     def add(self, size: int, seconds: float, cpu: dict[str, float]) -> None:
         self.speeds.append(size / seconds / 1e6)
         for name, spent in cpu.items():
             if spent > 0.05 * seconds:  # leave out idle ones (CPU time comes in 10 ms ticks)
                 self.busy.setdefault(name, []).append(100 * spent / seconds)
+                self.per_gb.setdefault(name, []).append(1000 * spent / size * 1e9)  # ms
 
     @property
     def median(self) -> float:
@@ -275,9 +290,8 @@ def download(url: str, processes: dict[str, psutil.Process], cpus: str) -> Any:
     """
     before = {name: sum(p.cpu_times()[:2]) for name, p in processes.items()}
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    command = ["taskset", "--cpu-list", cpus, "curl", "--silent", "--fail", "--output", "/dev/null"]
     written = subprocess.run(
-        [*command, "--write-out", "%{size_download} %{time_total}", url],
+        [*curl(cpus), "--write-out", "%{size_download} %{time_total}", url],
         check=True,
         capture_output=True,
         text=True,
@@ -289,45 +303,78 @@ def download(url: str, processes: dict[str, psutil.Process], cpus: str) -> Any:
     return int(received), float(seconds), cpu
 
 
+def curl(cpus: str, *options: str) -> list[str]:
+    taskset = ["taskset", "--cpu-list", cpus]
+    return [*taskset, "curl", "--silent", "--fail", "--output", "/dev/null", *options]
+
+
 PLACEMENTS = {  # CPUs for curl and the sandbox, and for the process in the middle
     "shared": ("0-1", "0-1"),
     "pinned": ("0", "1"),
 }
+DIRECT = "direct from the sandbox"
 
 
-def bench(megabytes: int, rss_megabytes: int, rounds: int) -> None:
+@dataclass
+class Hop:
+    """A process between curl and the sandbox, and the URL of each recording through it."""
+
+    process: psutil.Process
+    urls: list[str]
+
+
+def bench(args: argparse.Namespace) -> None:
+    transports = [name for name in args.transports.split(",") if name]
     with ExitStack() as stack:
-        sizes = ["--megabytes", str(megabytes), "--rss-megabytes", str(rss_megabytes)]
+        sizes = [
+            f"--megabytes={args.megabytes}",
+            f"--rss-megabytes={args.rss_megabytes}",
+            f"--slow-megabytes={args.slow_megabytes}",
+        ]
         sandbox, said = stack.enter_context(child("sandbox", *sizes))
-        sandbox_url, (rid, rss_rid) = said["SANDBOX"], said["RECORDINGS"].split()
-        gateway, started = stack.enter_context(child("gateway", "--sandbox-url", sandbox_url))
+        sandbox_url, rids = said["SANDBOX"], said["RECORDINGS"].split()
+        paths = [
+            f"/api/laml/2010-04-01/Accounts/{CONFIG.signalwire_project_id}/Recordings/{rid}.wav"
+            for rid in rids
+        ]
+        hops: dict[str, Hop] = {}
+        for transport in transports:
+            gateway, started = stack.enter_context(
+                child("gateway", "--sandbox-url", sandbox_url, "--transport", transport)
+            )
+            links = [media_url(started["GATEWAY"], rid) for rid in rids]
+            hops[f"gateway ({transport})"] = Hop(gateway, links)
         relay, relayed = stack.enter_context(child("relay", "--sandbox-url", sandbox_url))
-        processes = {"sandbox": sandbox, "gateway": gateway, "relay": relay}
-        path = f"/api/laml/2010-04-01/Accounts/{CONFIG.signalwire_project_id}/Recordings/{rid}.wav"
-        urls = {
-            "direct from the sandbox": sandbox_url + path,
-            "through the gateway": media_url(started["GATEWAY"], rid),
-            "through a bare TCP relay": relayed["RELAY"] + path,
-        }
+        hops["bare TCP relay"] = Hop(relay, [relayed["RELAY"] + path for path in paths])
         reference = stack.enter_context(nginx(sandbox_url))
         if reference is not None:
-            processes["nginx"], nginx_url = reference
-            urls["through nginx proxy_pass"] = nginx_url + path
+            process, nginx_url = reference
+            hops["nginx proxy_pass"] = Hop(process, [nginx_url + path for path in paths])
         print(
             f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python "
             f"{platform.python_version()}, {platform.system()} {platform.release()}; "
             + ("nginx found" if reference else "no nginx on PATH: its reference is left out")
         )
+        processes = {"sandbox": sandbox} | {name: hop.process for name, hop in hops.items()}
+        urls = {DIRECT: sandbox_url + paths[0]} | {
+            f"through {name}": hop.urls[0] for name, hop in hops.items()
+        }
         for placement, (outer, middle) in PLACEMENTS.items():
             sandbox.cpu_affinity(cpu_list(outer))
-            for name in processes.keys() - {"sandbox"}:
-                processes[name].cpu_affinity(cpu_list(middle))
+            for hop in hops.values():
+                hop.process.cpu_affinity(cpu_list(middle))
             print(
                 f"\n{placement}: curl and sandbox on CPU {outer}, the hop in the middle on {middle}"
             )
-            measure(urls, processes, rounds, outer)
+            measure(urls, processes, args.rounds, outer, per_gb=placement == "pinned")
+        for hop in hops.values():
+            hop.process.cpu_affinity(cpu_list("0-1"))
+        sandbox.cpu_affinity(cpu_list("0-1"))
         print()
-        measure_rss(media_url(started["GATEWAY"], rss_rid), gateway, rounds)
+        first = next(iter(hops.values()))
+        measure_rss(first.urls[1], first.process, args.rounds)
+        slow = {name: hop for name, hop in hops.items() if name != "bare TCP relay"}
+        measure_slow_readers(slow, args.slow_readers, args.slow_rate, args.slow_rounds)
 
 
 def cpu_list(text: str) -> list[int]:
@@ -347,21 +394,43 @@ def media_url(gateway_url: str, rid: str) -> str:
 
 
 def measure(
-    urls: dict[str, str], processes: dict[str, psutil.Process], rounds: int, cpus: str
+    urls: dict[str, str],
+    processes: dict[str, psutil.Process],
+    rounds: int,
+    cpus: str,
+    *,
+    per_gb: bool,
 ) -> None:
     runs = {name: Runs() for name in urls}
     sizes: set[int] = set()
-    for _ in range(rounds):
+    for _ in range(rounds):  # interleaved: a slow spell of the machine hits every path
         for name, url in urls.items():
             size, seconds, cpu = download(url, processes, cpus)
             sizes.add(size)
             runs[name].add(size, seconds, cpu)
     assert len(sizes) == 1, f"the paths delivered different sizes: {sizes}"
-    direct = runs["direct from the sandbox"].median
+    direct = runs[DIRECT].median
     print(f"file: {sizes.pop() / 1e6:.1f} MB WAV (SignalWire public media), {rounds} rounds")
     for name, result in runs.items():
-        print(f"{name + ':':26} {result.median / direct:.2f}x, {result.describe()}")
-    print("target: the gateway at 0.8x direct or more")
+        print(f"{name + ':':34} {result.median / direct:.2f}x, {result.describe()}")
+    if not per_gb:
+        return
+    print("CPU time per GB relayed, each hop's own process (median, range over the rounds):")
+    reference = None
+    for name, result in runs.items():
+        hop = name.removeprefix("through ")
+        figures = result.per_gb.get(hop)
+        if name == DIRECT or not figures:
+            continue
+        median = statistics.median(figures)
+        reference = median if hop == "nginx proxy_pass" else reference
+        print(f"  {hop + ':':26} {median:4.0f} ms ({min(figures):.0f}-{max(figures):.0f})")
+    if reference:
+        for name, result in runs.items():
+            hop = name.removeprefix("through ")
+            if hop.startswith("gateway") and hop in result.per_gb:
+                ratio = statistics.median(result.per_gb[hop]) / reference
+                print(f"  {hop}: {ratio:.2f}x nginx's (goal: at most 1.6x)")
 
 
 def measure_rss(url: str, gateway: psutil.Process, rounds: int) -> None:
@@ -375,6 +444,31 @@ def measure_rss(url: str, gateway: psutil.Process, rounds: int) -> None:
         f"{baseline / 1e6:.1f} MB before, peak {rss.peak / 1e6:.1f} MB: "
         f"growth {(rss.peak - baseline) / 1e6:.1f} MB (target < 30 MB)"
     )
+
+
+def measure_slow_readers(hops: dict[str, Hop], readers: int, rate: float, rounds: int) -> None:
+    """Each hop's peak RSS growth while ``readers`` curls read through it at ``rate`` MB/s."""
+    print(f"\n{readers} slow readers at once, each at {rate:g} MB/s: peak RSS growth of the hop")
+    growth: dict[str, list[float]] = {name: [] for name in hops}
+    for _ in range(rounds):  # interleaved, as above
+        for name, hop in hops.items():
+            limit = ["--limit-rate", str(int(rate * 1e6))]
+            baseline = hop.process.memory_info().rss
+            with RssSampler(hop.process) as rss:
+                downloads = [
+                    subprocess.Popen(curl("0-1", *limit, hop.urls[2])) for _ in range(readers)
+                ]
+                for reader in downloads:
+                    if reader.wait() != 0:
+                        raise RuntimeError(f"curl through {name} exited with {reader.returncode}")
+            growth[name].append((rss.peak - baseline) / 1e6)
+    for name, figures in growth.items():
+        each = ", ".join(f"{v:.1f}" for v in figures)
+        worst = max(figures)
+        print(
+            f"  {name + ':':26} {each} MB; at most {worst / readers:.1f} MB per reader"
+            + (" (goal: at most 4 MB)" if name.startswith("gateway") else "")
+        )
 
 
 if __name__ == "__main__":
