@@ -79,7 +79,7 @@ def create_app(
     ]
     if sandbox is not None:
         routes.append(Mount("/sandbox", app=sandbox))
-    return Starlette(debug=settings.debug, routes=routes, lifespan=lifespan)
+    return Starlette(routes=routes, lifespan=lifespan)
 
 
 async def _home(request: Request) -> Response:

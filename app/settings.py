@@ -100,7 +100,6 @@ class Settings:
     signing_keys: tuple[Secret, ...] = ()
     public_url: str | None = None
     media_max_ttl: int = 3600
-    debug: bool = False
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

@@ -18,7 +18,9 @@ README = (Path(__file__).parent.parent / "README.md").read_text()
 SETTINGS_SOURCE = (Path(__file__).parent.parent / "app" / "settings.py").read_text()
 
 QUERIES = re.findall(r"```graphql\n(.*?)```", README, re.DOTALL)
-VARIABLE = re.compile(r"\b(?:GATEWAY|TWILIO|SIGNALWIRE|BIRD)_[A-Z0-9_]+\b")
+VARIABLE = re.compile(
+    r"\b(?:(?:GATEWAY|TWILIO|SIGNALWIRE|BIRD)_[A-Z0-9_]+|HTTPS?_PROXY|NO_PROXY)\b"
+)
 
 
 def configuration_table() -> str:
