@@ -63,9 +63,28 @@ def raw_server(handle: Callable[[socket.socket, threading.Event], None]) -> Iter
     ``handle`` runs in the server's thread, one connection at a time; the event it gets
     is set when the test is over (a handler that waits should wait on it, to end then).
     """
-    listener = socket.create_server(("127.0.0.1", 0))
-    server = RawServer(f"http://127.0.0.1:{listener.getsockname()[1]}")
     over = threading.Event()
+    server = RawServer("")
+
+    def serve_one(connection: socket.socket) -> None:
+        server.connections += 1
+        with connection:
+            head = b""
+            while b"\r\n\r\n" not in head and (data := connection.recv(65536)):
+                head += data
+            with contextlib.suppress(OSError):  # the client may hang up first
+                handle(connection, over)
+
+    with _listening(serve_one, over) as url:
+        server.url = url
+        yield server
+
+
+@contextlib.contextmanager
+def _listening(accept: Callable[[socket.socket], None], over: threading.Event) -> Iterator[str]:
+    """Listen on 127.0.0.1 and hand each connection to ``accept``, in one thread, until the
+    test is over; yield the base URL. ``over`` is set first thing at the end."""
+    listener = socket.create_server(("127.0.0.1", 0))
 
     def run() -> None:
         while True:
@@ -73,18 +92,12 @@ def raw_server(handle: Callable[[socket.socket, threading.Event], None]) -> Iter
                 connection, _ = listener.accept()
             except OSError:  # shut down: the test is over
                 return
-            server.connections += 1
-            with connection:
-                head = b""
-                while b"\r\n\r\n" not in head and (data := connection.recv(65536)):
-                    head += data
-                with contextlib.suppress(OSError):  # the client may hang up first
-                    handle(connection, over)
+            accept(connection)
 
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
     try:
-        yield server
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
     finally:
         over.set()
         listener.shutdown(socket.SHUT_RDWR)
@@ -117,8 +130,7 @@ def forward_proxy() -> Iterator[ForwardProxy]:
     relayed to that host in origin form, one per connection (for http). Anything else is
     refused with 400, so that a client which does not speak to it as a proxy fails.
     """
-    listener = socket.create_server(("127.0.0.1", 0))
-    proxy = ForwardProxy(f"http://127.0.0.1:{listener.getsockname()[1]}")
+    proxy = ForwardProxy("")
     over = threading.Event()
 
     def relay(client: socket.socket) -> None:
@@ -161,23 +173,12 @@ def forward_proxy() -> Iterator[ForwardProxy]:
                 upstream.sendall(rest)
             _pipe(client, upstream, over)
 
-    def run() -> None:
-        while True:
-            try:
-                connection, _ = listener.accept()
-            except OSError:  # shut down: the test is over
-                return
-            threading.Thread(target=relay, args=(connection,), daemon=True).start()
+    def accept(connection: socket.socket) -> None:
+        threading.Thread(target=relay, args=(connection,), daemon=True).start()
 
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    try:
+    with _listening(accept, over) as url:
+        proxy.url = url
         yield proxy
-    finally:
-        over.set()
-        listener.shutdown(socket.SHUT_RDWR)
-        thread.join(timeout=30)
-        listener.close()
 
 
 def _pipe(one: socket.socket, other: socket.socket, over: threading.Event) -> None:
