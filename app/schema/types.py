@@ -131,11 +131,7 @@ class Recording:
 
     @classmethod
     def from_model(cls, recording: models.Recording) -> Recording:
-        values = {
-            field.name: _TO_GRAPHQL.get(field.name, _same)(getattr(recording, field.name))
-            for field in dataclasses.fields(recording)
-            if field.name not in NOT_EXPOSED
-        }
+        values = {name: convert(getattr(recording, name)) for name, convert in _SERVED}
         return cls(**values, model=recording)
 
 
@@ -154,6 +150,14 @@ _TO_GRAPHQL: dict[str, Callable[[Any], Any]] = {
 
 def _same(value: Any) -> Any:
     return value
+
+
+# Each served field of the model with its conversion, worked out once (a hot path).
+_SERVED: tuple[tuple[str, Callable[[Any], Any]], ...] = tuple(
+    (field.name, _TO_GRAPHQL.get(field.name, _same))
+    for field in dataclasses.fields(models.Recording)
+    if field.name not in NOT_EXPOSED
+)
 
 
 def _attributes(graphql_type: type, model: object) -> dict[str, Any]:
