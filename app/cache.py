@@ -1,9 +1,9 @@
 """The recording cache: aiocache underneath, with the gateway's rules on top.
 
 - **Keys** are built in one place (``RecordingCache.key``): a format version, a
-  fingerprint of the stored shape, the provider, a hash of the provider endpoint +
-  account (tenants never share an entry; no account or secret in clear), and the
-  recording id.
+  fingerprint of the stored shape, the provider, a hash of the scope (tenant, provider
+  endpoint and account: tenants never share an entry; no account or secret in clear), and
+  the recording id.
 - **TTL policy**: terminal recordings long, others short, NOT_FOUND briefly (stored as
   a sentinel, since aiocache reads a cached ``None`` as a miss); no other error is cached.
 - **Single-flight**: concurrent misses for one key share one upstream fetch.
@@ -37,7 +37,7 @@ logger = logging.getLogger("app.cache")
 
 # Bump when the key scheme or the envelope's encoding changes: old entries are then simply
 # never read. Changes to models.Recording need no bump: SHAPE (below) follows them.
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -119,10 +119,11 @@ class RecordingCache:
         return cls(build_backend(settings), policy)
 
     @staticmethod
-    def key(provider: Provider, tenant: str, recording_id: str) -> str:
-        """The one key builder. ``tenant`` names the account at its endpoint."""
-        scope = hashlib.sha256(f"{provider.value}|{tenant}".encode()).hexdigest()[:24]
-        return f"rg:v{FORMAT_VERSION}:{SHAPE}:{provider.value}:{scope}:{recording_id}"
+    def key(provider: Provider, scope: str, recording_id: str) -> str:
+        """The one key builder. ``scope`` names the tenant and the account at its endpoint
+        (``RecordingService.scope``)."""
+        digest = hashlib.sha256(f"{provider.value}|{scope}".encode()).hexdigest()[:24]
+        return f"rg:v{FORMAT_VERSION}:{SHAPE}:{provider.value}:{digest}:{recording_id}"
 
     async def get_or_load(self, key: str, load: Callable[[], Awaitable[Recording]]) -> Recording:
         """The cached recording, else ``load()`` once for all concurrent callers, then cache."""

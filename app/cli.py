@@ -1,9 +1,16 @@
-"""``recording-gateway serve [--demo]`` runs the gateway; ``sandbox`` runs the stand-ins."""
+"""``recording-gateway serve [--demo]`` runs the gateway; ``sandbox`` runs the stand-ins;
+``keys new`` makes an API key.
+
+Without client auth configured (no API keys, no JWT), ``serve`` only listens on a loopback
+address, unless told ``--insecure-no-auth``: it then says so at start and every minute.
+``serve --demo`` is open on loopback; bound beyond it, it makes a key for the run and
+requires it."""
 
 from __future__ import annotations
 
 import argparse
 import gc
+import ipaddress
 import logging
 import sys
 from collections.abc import Sequence
@@ -11,14 +18,23 @@ from collections.abc import Sequence
 import uvicorn
 from starlette.applications import Starlette
 
+from app import logs
+from app.access.keys import key_hash, new_key
 from app.errors import ConfigError
-from app.settings import Settings
+from app.settings import DEFAULT_TENANT, Settings
+
+OPEN_WARNING = (
+    "serving on {host} WITHOUT client auth (--insecure-no-auth): anyone who reaches the port "
+    "reads every recording"
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script and of ``python -m app``."""
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if args.command == "keys":
+        return _new_key(args.tenant)
+    logs.configure()
     # httpx logs every upstream request at INFO: one line per provider call is noise (and CPU)
     # in the gateway's log; the access log already has one line per client request.
     logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -30,7 +46,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     host = args.host or settings.host
     if args.command == "sandbox":
         return _sandbox(host, args.port or 9000, latency=args.latency, count=args.recordings)
-    return _serve(settings, host, args.port or settings.port, demo=args.demo)
+    return _serve(
+        settings, host, args.port or settings.port, demo=args.demo, insecure=args.insecure_no_auth
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -42,6 +60,15 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--demo", action="store_true", help="serve the built-in sandbox providers; no credentials"
     )
+    serve.add_argument(
+        "--insecure-no-auth",
+        action="store_true",
+        help="serve beyond loopback although no API key or JWT is configured (anyone reads all)",
+    )
+    keys = commands.add_parser("keys", help="API keys")
+    keys_commands = keys.add_subparsers(dest="keys_command", required=True)
+    new = keys_commands.add_parser("new", help="print a new API key and the line for the config")
+    new.add_argument("--tenant", default=DEFAULT_TENANT, help="the tenant it is for")
     sandbox = commands.add_parser("sandbox", help="run only the sandbox providers")
     sandbox.add_argument("--host", help="address to bind (default 127.0.0.1)")
     sandbox.add_argument("--port", type=int, help="port (default 9000)")
@@ -54,11 +81,43 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _serve(settings: Settings, host: str, port: int, *, demo: bool) -> int:
+def _new_key(tenant: str) -> int:
+    key = new_key()
+    print(f"API key for tenant {tenant!r} (shown once; give it to the client):\n  {key}\n")
+    if tenant == DEFAULT_TENANT:
+        print(f"Add its hash to GATEWAY_API_KEYS (comma-separated):\n  sha256:{key_hash(key)}")
+    else:
+        print(
+            f"Add its hash to the config, in [tenants.{tenant}]:\n"
+            f'  api_keys = ["sha256:{key_hash(key)}"]'
+        )
+    return 0
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (an address to bind) is reachable from this machine only."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _serve(settings: Settings, host: str, port: int, *, demo: bool, insecure: bool) -> int:
     from app.main import create_app
     from app.providers import REGISTRY, configured
 
     if not demo:
+        if not settings.client_auth and not is_loopback(host) and not insecure:
+            print(
+                f"recording-gateway: refusing to serve on {host} without client auth: anyone "
+                "reaching the port would read every recording. Set GATEWAY_API_KEYS (see "
+                "'recording-gateway keys new'), or a config with api_keys or [auth.jwt]; bind "
+                "to 127.0.0.1; or pass --insecure-no-auth.",
+                file=sys.stderr,
+            )
+            return 2
         if not configured(settings):
             *others, last = [f"{name.name}_*" for name in REGISTRY]
             print(
@@ -67,8 +126,9 @@ def _serve(settings: Settings, host: str, port: int, *, demo: bool) -> int:
                 file=sys.stderr,
             )
             return 2
+        warn = None if settings.client_auth or is_loopback(host) else OPEN_WARNING
         try:
-            app = create_app(settings)
+            app = create_app(settings, open_warning=warn and warn.replace("{host}", host))
         except ConfigError as exc:
             print(f"recording-gateway: configuration error: {exc}", file=sys.stderr)
             return 2
@@ -81,8 +141,11 @@ def _serve(settings: Settings, host: str, port: int, *, demo: bool) -> int:
     sandbox = create_sandbox_app(DEMO)
     local = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
     base = f"http://{local}:{port}"
-    app = create_app(demo_settings(settings, f"{base}/sandbox", DEMO), sandbox=sandbox)
-    print(banner(base, sandbox.state.sandbox.sample_ids()), flush=True)
+    api_key = None if is_loopback(host) else new_key()
+    app = create_app(
+        demo_settings(settings, f"{base}/sandbox", DEMO, api_key=api_key), sandbox=sandbox
+    )
+    print(banner(base, sandbox.state.sandbox.sample_ids(), api_key), flush=True)
     _run(app, host, port)
     return 0
 

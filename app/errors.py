@@ -5,6 +5,13 @@ Every error a client can see is a ``GatewayError`` and carries a stable ``code``
 
     GatewayError
     ├── ConfigError                      (start-up only; never reaches a client)
+    ├── RequestRefusedError              (before GraphQL runs: an HTTP status of its own)
+    │   ├── UnauthenticatedError         UNAUTHENTICATED     -> 401 (+ WWW-Authenticate)
+    │   ├── BadRequestError              BAD_REQUEST         -> 400 (not a GraphQL request)
+    │   └── PayloadTooLargeError         PAYLOAD_TOO_LARGE   -> 413
+    ├── ForbiddenError                   FORBIDDEN (the caller's scopes do not allow a field)
+    ├── CostLimitExceededError           COST_LIMIT_EXCEEDED (+ cost, maxCost)
+    ├── RateLimitExceededError           RATE_LIMITED        -> 429 (+ retryAfter)
     ├── BadUserInputError                BAD_USER_INPUT
     ├── ProviderNotConfiguredError       PROVIDER_NOT_CONFIGURED
     ├── RecordingNotFoundError           NOT_FOUND
@@ -12,7 +19,7 @@ Every error a client can see is a ``GatewayError`` and carries a stable ``code``
     ├── MediaLinkError                   (GET /media/{token} only; never a GraphQL error)
     │   ├── MediaLinkInvalidError        MEDIA_LINK_INVALID  -> 403 (bad or tampered token)
     │   ├── MediaLinkExpiredError        MEDIA_LINK_EXPIRED  -> 410
-    │   └── MediaLinkGoneError           MEDIA_LINK_UNKNOWN  -> 404 (account no longer served)
+    │   └── MediaLinkGoneError           MEDIA_LINK_UNKNOWN  -> 403 (tenant or account gone)
     ├── RangeNotSatisfiableError         RANGE_NOT_SATISFIABLE -> 416 (+ the full size)
     └── ProviderError                    (an upstream provider misbehaved)
         ├── ProviderAuthError            PROVIDER_AUTH_FAILED
@@ -60,6 +67,70 @@ class ConfigError(GatewayError):
     """The environment does not describe a usable gateway (raised at start-up)."""
 
     code = "CONFIG_ERROR"
+
+
+class RequestRefusedError(GatewayError):
+    """The request is refused before GraphQL looks at it; ``status`` is its HTTP status."""
+
+    status: ClassVar[int] = 400
+
+
+class UnauthenticatedError(RequestRefusedError):
+    """No credentials, or credentials the gateway does not accept (the message says which
+    way they failed, never whether a tenant exists)."""
+
+    code = "UNAUTHENTICATED"
+    status = 401
+
+
+class BadRequestError(RequestRefusedError):
+    """The body is not a GraphQL request: not JSON, not UTF-8, not an object."""
+
+    code = "BAD_REQUEST"
+    status = 400
+
+
+class PayloadTooLargeError(RequestRefusedError):
+    """The body is over ``GATEWAY_MAX_BODY_BYTES``."""
+
+    code = "PAYLOAD_TOO_LARGE"
+    status = 413
+
+
+class ForbiddenError(GatewayError):
+    """The caller's scopes do not allow this field."""
+
+    code = "FORBIDDEN"
+
+
+class CostLimitExceededError(GatewayError):
+    """The request's estimated upstream cost is over ``GATEWAY_MAX_COST``."""
+
+    code = "COST_LIMIT_EXCEEDED"
+
+    def __init__(self, message: str, *, cost: int, max_cost: int) -> None:
+        super().__init__(message)
+        self.cost = cost
+        self.max_cost = max_cost
+
+    @property
+    def extensions(self) -> dict[str, Any]:
+        return {**super().extensions, "cost": self.cost, "maxCost": self.max_cost}
+
+
+class RateLimitExceededError(GatewayError):
+    """The tenant has spent its rate limit; ``retry_after`` seconds until this request fits."""
+
+    code = "RATE_LIMITED"
+    retryable = True
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+    @property
+    def extensions(self) -> dict[str, Any]:
+        return {**super().extensions, "retryAfter": self.retry_after}
 
 
 class BadUserInputError(GatewayError):

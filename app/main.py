@@ -1,9 +1,11 @@
 """The ASGI application: ``create_app(settings)``.
 
-A request flows: Starlette route -> ``GatewayGraphQL`` (fresh ``Context``) ->
-resolvers in ``app.schema`` -> ``RecordingService`` -> a provider adapter ->
-the one shared ``Upstream`` (``app.upstream``) opened by the lifespan. Media links handed out
-by the schema come back to ``/media/{token}`` (``app.media.proxy``), which streams the audio.
+A request flows: Starlette route -> ``GraphQLGate`` (who is calling, is the body a GraphQL
+request: ``app.access``) -> ``GatewayGraphQL`` (fresh ``Context`` for the caller's tenant) ->
+the schema's limits and budget -> resolvers in ``app.schema`` -> the tenant's
+``RecordingService`` -> a provider adapter -> the one shared ``Upstream`` (``app.upstream``)
+opened by the lifespan. Media links handed out by the schema come back to ``/media/{token}``
+(``app.media.proxy``), which streams the audio.
 
 The services are built once, by the lifespan, and reach every request as ``request.state``
 (``GatewayState``): nothing is built per request but the GraphQL context and its loaders.
@@ -11,8 +13,10 @@ The services are built once, by the lifespan, and reach every request as ``reque
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Iterator
 from typing import TypedDict
 
 import httpx
@@ -22,14 +26,18 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp
 
+from app.access.authenticate import Authenticator
+from app.access.gate import GraphQLGate
+from app.access.ratelimit import RateLimiter
 from app.cache import RecordingCache
+from app.errors import ConfigError
 from app.media.links import MediaLinks
 from app.media.proxy import media_endpoint
-from app.providers import build_providers
-from app.recordings import RecordingService
+from app.schema import build_schema
 from app.schema.view import GatewayGraphQL
 from app.settings import Settings, require_signing_keys
 from app.signing import Signer
+from app.tenants import Tenants
 from app.upstream import build_transport
 from app.upstream.client import Upstream
 
@@ -38,7 +46,9 @@ class GatewayState(TypedDict):
     """What the lifespan yields: each request sees it as ``request.state``."""
 
     settings: Settings
-    recordings: RecordingService
+    tenants: Tenants
+    access: Authenticator
+    limiter: RateLimiter
     media: MediaLinks
     signer: Signer
 
@@ -48,10 +58,19 @@ def create_app(
     *,
     transport: httpx.AsyncBaseTransport | None = None,
     sandbox: ASGIApp | None = None,
+    open_warning: str | None = None,
 ) -> Starlette:
     """The gateway. ``transport`` replaces the network (tests); ``sandbox`` is mounted
-    at ``/sandbox`` (demo mode). Refuses to build without a signing key (ConfigError)."""
+    at ``/sandbox`` (demo mode); ``open_warning`` is logged at start and every
+    ``OPEN_WARNING_INTERVAL`` seconds (serving beyond loopback without client auth).
+    Refuses to build without a signing key, or with several tenants and no way to tell
+    callers apart (ConfigError)."""
     signer = Signer(require_signing_keys(settings))
+    if not settings.client_auth and len(settings.tenant_settings()) > 1:
+        raise ConfigError(
+            "several tenants and no client auth: give each tenant api_keys, or set up [auth.jwt]"
+        )
+    schema = build_schema(settings.limits)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[GatewayState]:
@@ -63,23 +82,52 @@ def create_app(
             closing.push_async_callback(upstream.aclose)
             cache = RecordingCache.from_settings(settings.cache)
             closing.push_async_callback(cache.close)
-            service = RecordingService(build_providers(settings, upstream), cache)
+            tenants = Tenants.build(settings, upstream, cache)
+            access = Authenticator.from_settings(settings, tenants)
+            closing.push_async_callback(access.aclose)
+            limiter = RateLimiter.from_settings(settings.cache)
+            closing.push_async_callback(limiter.aclose)
+            if open_warning is not None:
+                closing.enter_context(_repeat_warning(open_warning))
             yield GatewayState(
                 settings=settings,
-                recordings=service,
-                media=MediaLinks.from_settings(settings, service, signer),
+                tenants=tenants,
+                access=access,
+                limiter=limiter,
+                media=MediaLinks.from_settings(settings, tenants, signer),
                 signer=signer,
             )
 
     routes: list[BaseRoute] = [
         Route("/", _home),
         Route("/healthz", _health),
-        Route("/graphql", GatewayGraphQL(), methods=["GET", "POST"]),
+        Route("/graphql", GraphQLGate(GatewayGraphQL(schema)), methods=["GET", "POST"]),
         Route("/media/{token}", media_endpoint, methods=["GET", "HEAD"]),
     ]
     if sandbox is not None:
         routes.append(Mount("/sandbox", app=sandbox))
     return Starlette(routes=routes, lifespan=lifespan)
+
+
+#: Seconds between the warnings of a gateway serving beyond loopback without client auth.
+OPEN_WARNING_INTERVAL = 60.0
+logger = logging.getLogger("app.main")
+
+
+@contextlib.contextmanager
+def _repeat_warning(message: str) -> Iterator[None]:
+    """Log ``message`` now and every ``OPEN_WARNING_INTERVAL`` seconds until the app stops."""
+
+    async def repeat() -> None:
+        while True:
+            logger.warning(message)
+            await asyncio.sleep(OPEN_WARNING_INTERVAL)
+
+    task = asyncio.get_running_loop().create_task(repeat())
+    try:
+        yield
+    finally:
+        task.cancel()
 
 
 async def _home(request: Request) -> Response:
@@ -89,6 +137,5 @@ async def _home(request: Request) -> Response:
 
 
 async def _health(request: Request) -> Response:
-    recordings: RecordingService = request.state.recordings
-    providers = [p.name for p in recordings.configured]
-    return JSONResponse({"status": "ok", "providers": providers})
+    tenants: Tenants = request.state.tenants
+    return JSONResponse({"status": "ok", "providers": [p.name for p in tenants.providers]})

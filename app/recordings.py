@@ -5,6 +5,10 @@ the id's format, then whether the provider is configured, then the cache (with
 single-flight), and only then the provider. The id's format is checked here and only
 here (``app.providers.check_id``, from the registry: it needs no configured provider);
 the adapter is handed an id that has passed it.
+
+A service belongs to one tenant: it holds that tenant's adapters only, and everything it
+shares with other tenants (the cache, its single-flight) is keyed by ``scope``, which names
+the tenant as well as the account, so two tenants never share an entry, even for one account.
 """
 
 from __future__ import annotations
@@ -22,8 +26,13 @@ class RecordingService:
     """Reads recordings from the configured providers, through the cache."""
 
     def __init__(
-        self, providers: Mapping[Provider, RecordingProvider], cache: RecordingCache | None = None
+        self,
+        providers: Mapping[Provider, RecordingProvider],
+        cache: RecordingCache | None = None,
+        *,
+        tenant: str = "default",
     ) -> None:
+        self.tenant = tenant
         self._providers = dict(providers)
         self._cache = cache or RecordingCache(None)
 
@@ -41,11 +50,16 @@ class RecordingService:
                 provider=name,
             ) from None
 
+    def scope(self, provider: Provider) -> str:
+        """The tenant and the provider account it reads there (PROVIDER_NOT_CONFIGURED if none):
+        what cache keys, single-flight and media links are scoped to."""
+        return f"{self.tenant}|{self.provider(provider).endpoint_account}"
+
     async def get(self, provider: Provider, recording_id: str) -> Recording:
         """One recording, or a GatewayError (NOT_FOUND when the provider has none)."""
         check_id(provider, recording_id)
         adapter = self.provider(provider)
-        key = self._cache.key(provider, adapter.tenant, recording_id)
+        key = self._cache.key(provider, self.scope(provider), recording_id)
         return await self._cache.get_or_load(key, lambda: adapter.fetch(recording_id))
 
     async def get_many(self, refs: Sequence[RecordingRef]) -> list[Recording | BaseException]:
@@ -61,9 +75,7 @@ class RecordingService:
         """
         await asyncio.gather(
             *(
-                self._cache.store(
-                    self._cache.key(r.provider, self.provider(r.provider).tenant, r.id), r
-                )
+                self._cache.store(self._cache.key(r.provider, self.scope(r.provider), r.id), r)
                 for r in recordings
             )
         )

@@ -1,21 +1,37 @@
-"""Configuration: the only module that reads the environment.
+"""Configuration: the only module that reads the environment and the config file.
 
-A provider is enabled when its credentials are set. Secrets are held as
-``starlette.datastructures.Secret`` so that no ``repr`` or log line shows them.
+Two modes. In the **environment mode** (today's), a provider is enabled when its
+credentials are set, and everything belongs to one tenant, ``default``
+(``GATEWAY_API_KEYS`` protects it). With ``GATEWAY_CONFIG=/path/gateway.toml`` the file
+declares **tenants**, each with its own API keys, scopes, rate limit and provider accounts,
+and optionally ``[auth.jwt]``; the providers' environment variables are then refused, so no
+setting is silently ignored.
+
+Each provider section is read by one parser whatever its source (``_Section``): a message
+names the place, ``TWILIO_AUTH_TOKEN`` or ``tenants.acme.twilio.auth_token``, never the
+value. Secrets are held as ``starlette.datastructures.Secret`` so that no ``repr`` or log
+line shows them.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import ssl
+import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
+import limits
 from starlette.datastructures import Secret
 
 from app.errors import ConfigError
+
+logger = logging.getLogger("app.settings")
 
 _TWILIO_ACCOUNT = re.compile(r"^AC[0-9a-fA-F]{32}$")
 _TWILIO_API_KEY = re.compile(r"^SK[0-9a-fA-F]{32}$")
@@ -83,9 +99,62 @@ class UpstreamSettings:
     ca_file: str | None = None
 
 
+#: What a tenant may do when its config names no scopes (and all there is to name).
+DEFAULT_SCOPES = frozenset({"recordings:read", "media:read"})
+SCOPES = DEFAULT_SCOPES
+#: The tenant of the environment mode.
+DEFAULT_TENANT = "default"
+_TENANT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+_KEY_HASH = re.compile(r"sha256:([0-9a-fA-F]{64})")
+
+
+@dataclass(frozen=True)
+class TenantSettings:
+    """One tenant: who may call as it (hashes of its API keys), what it may do (scopes), how
+    much (``rate_limit``, as the ``limits`` library writes it: ``600/minute``), and the
+    provider accounts whose recordings it sees."""
+
+    name: str
+    api_keys: tuple[str, ...] = ()  # hex SHA-256 digests, lower case
+    scopes: frozenset[str] = DEFAULT_SCOPES
+    rate_limit: str | None = None
+    twilio: TwilioSettings | None = None
+    signalwire: SignalWireSettings | None = None
+    bird: BirdSettings | None = None
+
+
+@dataclass(frozen=True)
+class JwtSettings:
+    """``[auth.jwt]``: tokens from an identity provider, verified with its public keys."""
+
+    issuer: str
+    audience: str
+    jwks_url: str | None = None
+    public_key_pem: bytes | None = field(default=None, repr=False)
+    tenant_claim: str = "tenant"
+    algorithms: tuple[str, ...] = ("RS256", "ES256")
+
+
+@dataclass(frozen=True)
+class RequestLimits:
+    """What one GraphQL request may ask of the gateway, checked before any upstream call."""
+
+    max_body_bytes: int = 65536
+    max_tokens: int = 2000
+    max_depth: int = 12
+    max_aliases: int = 100
+    max_cost: int = 500
+    introspection: bool = False
+
+
 @dataclass(frozen=True)
 class Settings:
-    """Everything the gateway needs to run. Build it with ``Settings.from_env``."""
+    """Everything the gateway needs to run. Build it with ``Settings.from_env``.
+
+    ``twilio``, ``signalwire``, ``bird``, ``api_keys`` and ``rate_limit`` describe the
+    environment mode's one tenant; ``tenants`` is set instead when a config file declares
+    them. Read the tenants through ``tenant_settings()``, which covers both.
+    """
 
     twilio: TwilioSettings | None = None
     signalwire: SignalWireSettings | None = None
@@ -100,15 +169,50 @@ class Settings:
     signing_keys: tuple[Secret, ...] = ()
     public_url: str | None = None
     media_max_ttl: int = 3600
+    api_keys: tuple[str, ...] = ()
+    rate_limit: str | None = None
+    tenants: Mapping[str, TenantSettings] | None = None
+    jwt: JwtSettings | None = None
+    limits: RequestLimits = RequestLimits()
+
+    def tenant_settings(self) -> dict[str, TenantSettings]:
+        """Every tenant by name: the config file's, or the environment mode's ``default``."""
+        if self.tenants is not None:
+            return dict(self.tenants)
+        default = TenantSettings(
+            DEFAULT_TENANT,
+            api_keys=self.api_keys,
+            rate_limit=self.rate_limit,
+            twilio=self.twilio,
+            signalwire=self.signalwire,
+            bird=self.bird,
+        )
+        return {DEFAULT_TENANT: default}
+
+    @property
+    def client_auth(self) -> bool:
+        """Whether callers must authenticate (some tenant has API keys, or JWT is set up)."""
+        return self.jwt is not None or any(t.api_keys for t in self.tenant_settings().values())
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Read settings from ``environ`` (default ``os.environ``); raise ConfigError if bad."""
         env = _Env(os.environ if environ is None else environ)
+        config = _config_file(env)
+        if config is not None:
+            env.refuse_with_config(_ENVIRONMENT_MODE_ONLY)
+        sections = {
+            name: parse(_EnvSection(env, names)) for name, (parse, names) in _SECTIONS.items()
+        }
         return cls(
-            twilio=_twilio(env),
-            signalwire=_signalwire(env),
-            bird=_bird(env),
+            twilio=sections["twilio"],
+            signalwire=sections["signalwire"],
+            bird=sections["bird"],
+            api_keys=_key_hashes(env.list("GATEWAY_API_KEYS"), "GATEWAY_API_KEYS"),
+            rate_limit=_rate(env.get("GATEWAY_RATE_LIMIT"), "GATEWAY_RATE_LIMIT"),
+            tenants=_tenants(config, env) if config is not None else None,
+            jwt=_jwt(config) if config is not None else None,
+            limits=_limits(env),
             host=env.get("GATEWAY_HOST") or "127.0.0.1",
             port=env.integer("GATEWAY_PORT", 8000, low=0, high=65535),
             upstream_timeout=env.number("GATEWAY_UPSTREAM_TIMEOUT", 10.0),
@@ -156,73 +260,203 @@ class _Env:
             raise ConfigError(f"{name} must be positive, got {raw!r}")
         return value
 
+    def list(self, name: str) -> list[str]:
+        """A comma-separated list, blanks dropped."""
+        return [item.strip() for item in (self.get(name) or "").split(",") if item.strip()]
+
+    def refuse_with_config(self, names: tuple[str, ...]) -> None:
+        """ConfigError if any of ``names`` is set: the config file replaces them."""
+        found = [name for name in names if self.get(name) is not None]
+        if found:
+            raise ConfigError(
+                f"GATEWAY_CONFIG declares the tenants, so {', '.join(found)} would be ignored: "
+                "move them into the config file (or unset GATEWAY_CONFIG)"
+            )
+
+
+class _Section:
+    """One provider's settings, wherever they come from: ``get`` a key, ``name`` its place."""
+
+    def get(self, key: str) -> str | None:
+        raise NotImplementedError
+
+    def name(self, key: str) -> str:
+        raise NotImplementedError
+
     def pair(self, first: str, second: str) -> tuple[str, str] | None:
-        """Two variables that must be set together (the second is a secret)."""
+        """Two keys that must be set together (the second is a secret)."""
         a, b = self.get(first), self.get(second)
         if a is None and b is None:
             return None
         if a is None or b is None:
-            missing = first if a is None else second
-            other = second if a is None else first
-            raise ConfigError(f"{other} is set but {missing} is not; set both or neither")
+            missing, other = (first, second) if a is None else (second, first)
+            raise ConfigError(
+                f"{self.name(other)} is set but {self.name(missing)} is not; set both or neither"
+            )
         return a, b
 
+    def url(self, key: str, default: str) -> str:
+        return _base_url(self.get(key) or default, self.name(key))
 
-def _twilio(env: _Env) -> TwilioSettings | None:
-    sid, token = env.get("TWILIO_ACCOUNT_SID"), env.get("TWILIO_AUTH_TOKEN")
-    api_key = env.pair("TWILIO_API_KEY", "TWILIO_API_SECRET")
+
+class _EnvSection(_Section):
+    """A provider's environment variables: ``names`` maps each key to its variable."""
+
+    def __init__(self, env: _Env, names: Mapping[str, str]) -> None:
+        self._env = env
+        self._names = names
+
+    def get(self, key: str) -> str | None:
+        return self._env.get(self._names[key])
+
+    def name(self, key: str) -> str:
+        return self._names[key]
+
+
+class _TableSection(_Section):
+    """A provider's table in the config file, ``[tenants.NAME.PROVIDER]``.
+
+    A secret may be written ``env:NAME`` to read it from the environment (an unset variable
+    stops start-up); a literal secret works but logs a warning naming its place.
+    """
+
+    def __init__(
+        self, table: Mapping[str, Any], path: str, keys: Mapping[str, str], env: _Env
+    ) -> None:
+        unknown = sorted(set(table) - set(keys))
+        if unknown:
+            raise ConfigError(
+                f"{path}: unknown key {unknown[0]!r} (expected {', '.join(sorted(keys))})"
+            )
+        self._table = table
+        self._path = path
+        self._env = env
+
+    def get(self, key: str) -> str | None:
+        value = self._table.get(key)
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            raise ConfigError(f"{self.name(key)} must be a string")
+        value = value.strip()
+        if key in _SECRET_KEYS:
+            if value.startswith("env:"):
+                variable = value.removeprefix("env:").strip()
+                resolved = self._env.get(variable) if variable else None
+                if resolved is None:
+                    raise ConfigError(
+                        f"{self.name(key)} names the environment variable {variable!r}, "
+                        "which is not set"
+                    )
+                return resolved
+            if value:
+                logger.warning(
+                    "%s holds a literal secret; prefer env:NAME so the file holds none",
+                    self.name(key),
+                )
+        return value or None
+
+    def name(self, key: str) -> str:
+        return f"{self._path}.{key}"
+
+
+def _twilio(src: _Section) -> TwilioSettings | None:
+    sid, token = src.get("account_sid"), src.get("auth_token")
+    api_key = src.pair("api_key", "api_secret")
     if sid is None and token is None and api_key is None:
         return None
     if sid is None:
-        raise ConfigError("TWILIO_ACCOUNT_SID (the AC... account SID) is required for Twilio")
+        raise ConfigError(
+            f"{src.name('account_sid')} (the AC... account SID) is required for Twilio"
+        )
     if not _TWILIO_ACCOUNT.match(sid):
-        raise ConfigError("TWILIO_ACCOUNT_SID must look like AC followed by 32 hex digits")
+        raise ConfigError(f"{src.name('account_sid')} must look like AC followed by 32 hex digits")
     if api_key is not None:
         if not _TWILIO_API_KEY.match(api_key[0]):
-            raise ConfigError("TWILIO_API_KEY must look like SK followed by 32 hex digits")
+            raise ConfigError(f"{src.name('api_key')} must look like SK followed by 32 hex digits")
         username, password = api_key
     elif token is not None:
         username, password = sid, token
     else:
         raise ConfigError(
-            "TWILIO_ACCOUNT_SID is set but TWILIO_AUTH_TOKEN is not "
-            "(or set TWILIO_API_KEY and TWILIO_API_SECRET)"
+            f"{src.name('account_sid')} is set but {src.name('auth_token')} is not "
+            f"(or set {src.name('api_key')} and {src.name('api_secret')})"
         )
     return TwilioSettings(
         account_sid=sid,
         username=username,
         password=Secret(password),
-        base_url=_url(env, "TWILIO_BASE_URL", "https://api.twilio.com"),
+        base_url=src.url("base_url", "https://api.twilio.com"),
     )
 
 
-def _signalwire(env: _Env) -> SignalWireSettings | None:
-    creds = env.pair("SIGNALWIRE_PROJECT_ID", "SIGNALWIRE_API_TOKEN")
-    space = env.get("SIGNALWIRE_SPACE_URL")
+def _signalwire(src: _Section) -> SignalWireSettings | None:
+    creds = src.pair("project_id", "api_token")
+    space = src.get("space_url")
     if creds is None and space is None:
         return None
     if creds is None or space is None:
-        raise ConfigError(
-            "SignalWire needs SIGNALWIRE_SPACE_URL, SIGNALWIRE_PROJECT_ID and SIGNALWIRE_API_TOKEN"
-        )
+        names = ", ".join(src.name(key) for key in ("space_url", "project_id"))
+        raise ConfigError(f"SignalWire needs {names} and {src.name('api_token')}")
     if "://" not in space:
         space = f"https://{space}"
     return SignalWireSettings(
-        base_url=_base_url(space, "SIGNALWIRE_SPACE_URL"),
+        base_url=_base_url(space, src.name("space_url")),
         project_id=creds[0],
         api_token=Secret(creds[1]),
     )
 
 
-def _bird(env: _Env) -> BirdSettings | None:
-    creds = env.pair("BIRD_WORKSPACE_ID", "BIRD_ACCESS_KEY")
+def _bird(src: _Section) -> BirdSettings | None:
+    creds = src.pair("workspace_id", "access_key")
     if creds is None:
         return None
     return BirdSettings(
         workspace_id=creds[0],
         access_key=Secret(creds[1]),
-        base_url=_url(env, "BIRD_BASE_URL", "https://api.bird.com"),
+        base_url=src.url("base_url", "https://api.bird.com"),
     )
+
+
+ProviderSection = TwilioSettings | SignalWireSettings | BirdSettings
+
+#: Each provider section: its parser, and the environment variable of each of its keys
+#: (the keys are also the config file's).
+_SECTIONS: dict[str, tuple[Any, Mapping[str, str]]] = {
+    "twilio": (
+        _twilio,
+        {
+            "account_sid": "TWILIO_ACCOUNT_SID",
+            "auth_token": "TWILIO_AUTH_TOKEN",
+            "api_key": "TWILIO_API_KEY",
+            "api_secret": "TWILIO_API_SECRET",
+            "base_url": "TWILIO_BASE_URL",
+        },
+    ),
+    "signalwire": (
+        _signalwire,
+        {
+            "space_url": "SIGNALWIRE_SPACE_URL",
+            "project_id": "SIGNALWIRE_PROJECT_ID",
+            "api_token": "SIGNALWIRE_API_TOKEN",
+        },
+    ),
+    "bird": (
+        _bird,
+        {
+            "workspace_id": "BIRD_WORKSPACE_ID",
+            "access_key": "BIRD_ACCESS_KEY",
+            "base_url": "BIRD_BASE_URL",
+        },
+    ),
+}
+_SECRET_KEYS = frozenset({"auth_token", "api_secret", "api_token", "access_key"})
+#: Variables of the environment mode that a config file replaces.
+_ENVIRONMENT_MODE_ONLY = (
+    *(name for _, names in _SECTIONS.values() for name in names.values()),
+    "GATEWAY_API_KEYS",
+    "GATEWAY_RATE_LIMIT",
+)
 
 
 UPSTREAM_TRANSPORTS = ("aiohttp", "httpx")
@@ -362,11 +596,187 @@ def _cache(env: _Env) -> CacheSettings:
     )
 
 
-def _url(env: _Env, name: str, default: str) -> str:
-    return _base_url(env.get(name) or default, name)
-
-
 def _base_url(value: str, name: str) -> str:
     if not re.match(r"^https?://[^/\s]+(/\S*)?$", value):
         raise ConfigError(f"{name} must be an http(s) URL, got {value!r}")
     return value.rstrip("/")
+
+
+def _limits(env: _Env) -> RequestLimits:
+    return RequestLimits(
+        max_body_bytes=env.integer("GATEWAY_MAX_BODY_BYTES", 65536, low=256, high=64 * 2**20),
+        max_tokens=env.integer("GATEWAY_MAX_TOKENS", 2000, low=10, high=100000),
+        max_depth=env.integer("GATEWAY_MAX_DEPTH", 12, low=3, high=100),
+        max_aliases=env.integer("GATEWAY_MAX_ALIASES", 100, low=1, high=10000),
+        max_cost=env.integer("GATEWAY_MAX_COST", 500, low=1, high=10**6),
+        introspection=_flag(env, "GATEWAY_INTROSPECTION"),
+    )
+
+
+def _key_hashes(values: list[Any], place: str) -> tuple[str, ...]:
+    """``sha256:<64 hex>`` entries as lower-case hex digests (never echoing a bad entry:
+    it may be a key pasted by mistake)."""
+    digests: list[str] = []
+    for index, value in enumerate(values):
+        found = _KEY_HASH.fullmatch(value.strip()) if isinstance(value, str) else None
+        if found is None:
+            raise ConfigError(
+                f"{place}[{index}] must be 'sha256:' and 64 hex digits, the hash of a key "
+                "(make one with: recording-gateway keys new)"
+            )
+        digests.append(found.group(1).lower())
+    return tuple(digests)
+
+
+def _rate(value: Any, place: str) -> str | None:
+    """A rate limit as the ``limits`` library writes it, checked now."""
+    if value is None:
+        return None
+    try:
+        if not isinstance(value, str):
+            raise ValueError(value)
+        limits.parse(value)
+    except ValueError:
+        raise ConfigError(
+            f"{place} must look like 600/minute (a count per second, minute, hour or day)"
+        ) from None
+    return value.strip()
+
+
+def _config_file(env: _Env) -> dict[str, Any] | None:
+    """The parsed ``GATEWAY_CONFIG`` file, or None when the variable is unset."""
+    path = env.get("GATEWAY_CONFIG")
+    if path is None:
+        return None
+    try:
+        with Path(path).open("rb") as file:
+            config = tomllib.load(file)
+    except OSError as exc:
+        raise ConfigError(f"GATEWAY_CONFIG: cannot read {path!r} ({exc.strerror})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"GATEWAY_CONFIG: {path!r} is not valid TOML ({exc})") from None
+    _known(config, "GATEWAY_CONFIG", {"tenants", "auth"})
+    return config
+
+
+def _known(table: Mapping[str, Any], place: str, keys: set[str]) -> None:
+    unknown = sorted(set(table) - keys)
+    if unknown:
+        raise ConfigError(
+            f"{place}: unknown key {unknown[0]!r} (expected {', '.join(sorted(keys))})"
+        )
+
+
+def _table(value: Any, place: str) -> Mapping[str, Any]:
+    if not isinstance(value, dict):
+        raise ConfigError(f"{place} must be a table")
+    return value
+
+
+def _tenants(config: Mapping[str, Any], env: _Env) -> dict[str, TenantSettings]:
+    tables = _table(config.get("tenants", {}), "tenants")
+    if not tables:
+        raise ConfigError("GATEWAY_CONFIG declares no tenant: add a [tenants.NAME] table")
+    tenants: dict[str, TenantSettings] = {}
+    owner: dict[str, str] = {}
+    for name, value in tables.items():
+        place = f"tenants.{name}"
+        if not _TENANT_NAME.fullmatch(name):
+            raise ConfigError(f"{place}: a tenant name is letters, digits, '.', '_' or '-'")
+        tenant = _tenant(name, _table(value, place), env)
+        for digest in tenant.api_keys:
+            if digest in owner:
+                raise ConfigError(
+                    f"{place}.api_keys: a key hash also listed by tenants.{owner[digest]}"
+                )
+            owner[digest] = name
+        tenants[name] = tenant
+    return tenants
+
+
+def _tenant(name: str, table: Mapping[str, Any], env: _Env) -> TenantSettings:
+    place = f"tenants.{name}"
+    _known(table, place, {"api_keys", "scopes", "rate_limit", *_SECTIONS})
+    keys = table.get("api_keys", [])
+    if not isinstance(keys, list):
+        raise ConfigError(f"{place}.api_keys must be a list of 'sha256:...' strings")
+    scopes = table.get("scopes", sorted(DEFAULT_SCOPES))
+    if not isinstance(scopes, list) or not all(isinstance(s, str) for s in scopes):
+        raise ConfigError(f"{place}.scopes must be a list of strings")
+    unknown = sorted(set(scopes) - SCOPES)
+    if unknown:
+        raise ConfigError(
+            f"{place}.scopes: unknown scope {unknown[0]!r} (known: {', '.join(sorted(SCOPES))})"
+        )
+    sections: dict[str, Any] = {}
+    for provider, (parse, names) in _SECTIONS.items():
+        if provider in table:
+            path = f"{place}.{provider}"
+            section = parse(_TableSection(_table(table[provider], path), path, names, env))
+            if section is None:
+                raise ConfigError(f"{path} is empty: give its credentials or remove it")
+            sections[provider] = section
+    if not sections:
+        raise ConfigError(
+            f"{place} has no provider: add [{place}.twilio], [{place}.signalwire] or [{place}.bird]"
+        )
+    return TenantSettings(
+        name,
+        api_keys=_key_hashes(keys, f"{place}.api_keys"),
+        scopes=frozenset(scopes),
+        rate_limit=_rate(table.get("rate_limit"), f"{place}.rate_limit"),
+        **sections,
+    )
+
+
+#: Signature algorithms a JWT may use: asymmetric only (an HMAC "key" would be the public key).
+JWT_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA")
+
+
+def _jwt(config: Mapping[str, Any]) -> JwtSettings | None:
+    auth = _table(config.get("auth", {}), "auth")
+    _known(auth, "auth", {"jwt"})
+    if "jwt" not in auth:
+        return None
+    table = _table(auth["jwt"], "auth.jwt")
+    _known(
+        table,
+        "auth.jwt",
+        {"issuer", "audience", "jwks_url", "public_key_file", "tenant_claim", "algorithms"},
+    )
+    values: dict[str, str] = {}
+    for key in ("issuer", "audience", "tenant_claim"):
+        value = table.get(key, "tenant" if key == "tenant_claim" else None)
+        if not isinstance(value, str) or not value.strip():
+            raise ConfigError(f"auth.jwt.{key} is required (a string)")
+        values[key] = value.strip()
+    jwks_url, key_file = table.get("jwks_url"), table.get("public_key_file")
+    if (jwks_url is None) == (key_file is None):
+        raise ConfigError("auth.jwt needs exactly one of jwks_url and public_key_file")
+    pem = None
+    if key_file is not None:
+        try:
+            pem = Path(str(key_file)).read_bytes()
+        except OSError as exc:
+            raise ConfigError(
+                f"auth.jwt.public_key_file: cannot read {key_file!r} ({exc.strerror})"
+            ) from None
+        if b"-----BEGIN PUBLIC KEY-----" not in pem:
+            raise ConfigError(f"auth.jwt.public_key_file: {key_file!r} holds no PEM public key")
+    else:
+        jwks_url = _base_url(str(jwks_url), "auth.jwt.jwks_url")
+    algorithms = table.get("algorithms", ["RS256", "ES256"])
+    if (
+        not isinstance(algorithms, list)
+        or not algorithms
+        or not set(algorithms) <= set(JWT_ALGORITHMS)
+    ):
+        raise ConfigError(f"auth.jwt.algorithms must list some of {', '.join(JWT_ALGORITHMS)}")
+    return JwtSettings(
+        issuer=values["issuer"],
+        audience=values["audience"],
+        jwks_url=jwks_url,
+        public_key_pem=pem,
+        tenant_claim=values["tenant_claim"],
+        algorithms=tuple(algorithms),
+    )

@@ -47,7 +47,7 @@ def test_keys_are_tenant_scoped_and_versioned() -> None:
     key_b = RecordingCache.key(TW, "https://api.twilio.com/2010-04-01|AC" + "2" * 32, rid)
     key_c = RecordingCache.key(Provider.SIGNALWIRE, "https://api.twilio.com/2010-04-01|AC", rid)
     assert len({key_a, key_b, key_c}) == 3
-    assert key_a.startswith(f"rg:v2:{SHAPE}:twilio:") and key_a.endswith(rid)
+    assert key_a.startswith(f"rg:v3:{SHAPE}:twilio:") and key_a.endswith(rid)
     assert "AC" + "1" * 32 not in key_a
 
 

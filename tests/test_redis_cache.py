@@ -64,7 +64,7 @@ async def test_ttl_policy_as_stored(
         for rid in (done, active, missing):
             await fetch_recording(client, Provider.TWILIO, rid)
     ttls = {
-        key.decode().rsplit(":", 1)[1]: redisdb.ttl(key) for key in raw_keys(redisdb, "rg:v2:*")
+        key.decode().rsplit(":", 1)[1]: redisdb.ttl(key) for key in raw_keys(redisdb, "rg:v3:*")
     }
     assert set(ttls) == {done, active, missing}
     assert 3590 < ttls[done] <= 3600

@@ -13,8 +13,10 @@ means that provider has nothing more. A provider missing from ``p`` starts afres
 not configured when the cursor was made).
 
 Decoding refuses, as BAD_USER_INPUT and before any upstream request, a token this
-gateway did not sign, one signed for another purpose, one made for another filter, and
-any page token the provider's adapter would not itself have produced.
+gateway did not sign, one signed for another purpose or another tenant (the tenant is part
+of the signature's salt, so another tenant's cursor is simply not valid here: it does not say
+whose it is), one made for another filter, and any page token the provider's adapter would
+not itself have produced.
 """
 
 from __future__ import annotations
@@ -52,21 +54,24 @@ DONE = Position(done=True)
 
 
 class CursorCodec:
-    """Turns positions into opaque cursors and back, for one gateway's signing keys."""
+    """Turns positions into opaque cursors and back, for one gateway's signing keys and one
+    tenant."""
 
-    def __init__(self, signer: Signer) -> None:
+    def __init__(self, signer: Signer, tenant: str) -> None:
         self._signer = signer
+        self._purpose = f"{PURPOSE}/{tenant}"
 
     def encode(self, fingerprint: str, positions: Mapping[Provider, Position]) -> str:
         lanes = {provider.value: position.to_json() for provider, position in positions.items()}
-        return self._signer.sign({"v": VERSION, "f": fingerprint, "p": lanes}, purpose=PURPOSE)
+        payload = {"v": VERSION, "f": fingerprint, "p": lanes}
+        return self._signer.sign(payload, purpose=self._purpose)
 
     def decode(
         self, cursor: str, fingerprint: str, adapters: Mapping[Provider, RecordingProvider]
     ) -> dict[Provider, Position]:
         """The positions in ``cursor`` for the providers in ``adapters``, or BAD_USER_INPUT."""
         try:
-            payload = self._signer.verify(cursor, purpose=PURPOSE)
+            payload = self._signer.verify(cursor, purpose=self._purpose)
         except BadSignatureError:
             raise _invalid("it was not issued by this gateway or was altered") from None
         if payload.get("v") != VERSION or not isinstance(payload.get("p"), dict):

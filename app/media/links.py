@@ -3,12 +3,14 @@
 A PROXY link points at the gateway, ``{GATEWAY_PUBLIC_URL or the request's base}/media/{token}``.
 The token is the one ``Signer``'s (purpose ``media``, HMAC-SHA256) over::
 
-    {"p": provider, "t": tenant digest, "r": recording id, "f": format, "exp": unix seconds}
+    {"p": provider, "t": scope digest, "r": recording id, "f": format, "exp": unix seconds}
 
-The tenant (API endpoint + account) is there only as a digest: no account id is in clear
-in a URL. ``/media/{token}`` checks, cheapest first, none of them costing an upstream request:
-the signature (403), the expiry (410), then that the provider is still configured with
-the same account (404: the link is authentic but names nothing this gateway serves now).
+The scope (tenant, API endpoint and account: ``RecordingService.scope``) is there only as
+a digest: no tenant or account is in clear in a URL. ``/media/{token}`` takes no header (it
+goes into ``<audio src>``): the token alone says whose it is. It checks, cheapest first, none
+of them costing an upstream request: the signature (403), the expiry (410), then that the
+tenant is still configured with that account (403 MEDIA_LINK_UNKNOWN: the link is authentic
+but names nothing this gateway serves now).
 
 A DIRECT link is the provider's own, where one works without the gateway's credentials
 (each adapter's ``direct_link``). Links are minted per request; nothing cached holds one.
@@ -18,7 +20,6 @@ from __future__ import annotations
 
 import enum
 import hashlib
-import hmac
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -30,13 +31,13 @@ from app.errors import (
     MediaLinkExpiredError,
     MediaLinkGoneError,
     MediaLinkInvalidError,
-    ProviderNotConfiguredError,
 )
 from app.models import MediaFormat, Provider, Recording, RecordingStatus
 from app.providers import RecordingProvider
 from app.recordings import RecordingService
 from app.settings import Settings
 from app.signing import BadSignatureError, Signer
+from app.tenants import Tenants
 
 PURPOSE = "media"
 CONTENT_TYPES = {MediaFormat.MP3: "audio/mpeg", MediaFormat.WAV: "audio/wav"}
@@ -67,7 +68,7 @@ class MediaClaim:
     """What a media token grants: one recording's media, in one format, until ``expires``."""
 
     provider: Provider
-    tenant: str
+    scope: str
     recording_id: str
     format: MediaFormat
     expires: int
@@ -75,7 +76,7 @@ class MediaClaim:
     def to_payload(self) -> dict[str, Any]:
         return {
             "p": self.provider.value,
-            "t": self.tenant,
+            "t": self.scope,
             "r": self.recording_id,
             "f": self.format.value,
             "exp": self.expires,
@@ -84,12 +85,12 @@ class MediaClaim:
     @classmethod
     def from_payload(cls, payload: Mapping[str, Any]) -> MediaClaim:
         """The claim in a verified payload; KeyError/TypeError/ValueError if it is not one."""
-        tenant, recording_id, expires = payload["t"], payload["r"], payload["exp"]
-        if not isinstance(tenant, str) or not isinstance(recording_id, str):
-            raise TypeError("tenant and recording id must be strings")
+        scope, recording_id, expires = payload["t"], payload["r"], payload["exp"]
+        if not isinstance(scope, str) or not isinstance(recording_id, str):
+            raise TypeError("scope and recording id must be strings")
         if not isinstance(expires, int) or isinstance(expires, bool):
             raise TypeError("exp must be an integer")
-        return cls(Provider(payload["p"]), tenant, recording_id, MediaFormat(payload["f"]), expires)
+        return cls(Provider(payload["p"]), scope, recording_id, MediaFormat(payload["f"]), expires)
 
     @property
     def content_type(self) -> str:
@@ -100,9 +101,9 @@ class MediaClaim:
         return f"{self.provider.value}-{self.recording_id}.{self.format.value}"
 
 
-def tenant_digest(provider: Provider, tenant: str) -> str:
-    """Names an account at its endpoint without saying which (128 bits of SHA-256)."""
-    return hashlib.sha256(f"media|{provider.value}|{tenant}".encode()).hexdigest()[:32]
+def scope_digest(provider: Provider, scope: str) -> str:
+    """Names a tenant's account without saying which (128 bits of SHA-256)."""
+    return hashlib.sha256(f"media|{provider.value}|{scope}".encode()).hexdigest()[:32]
 
 
 class MediaLinks:
@@ -110,36 +111,42 @@ class MediaLinks:
 
     def __init__(
         self,
-        recordings: RecordingService,
+        tenants: Tenants,
         signer: Signer,
         *,
         max_ttl: int = 3600,
         public_url: str | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._recordings = recordings
+        # What each scope digest a token may carry names: built once, so a tenant or an
+        # account gone from the config is simply not here.
+        self._adapters = {
+            scope_digest(provider, tenant.recordings.scope(provider)): tenant.recordings.provider(
+                provider
+            )
+            for tenant in tenants.values()
+            for provider in tenant.providers
+        }
         self._signer = signer
         self._max_ttl = max_ttl
         self._public_url = public_url
         self._clock = clock
 
     @classmethod
-    def from_settings(
-        cls, settings: Settings, recordings: RecordingService, signer: Signer
-    ) -> MediaLinks:
-        return cls(
-            recordings, signer, max_ttl=settings.media_max_ttl, public_url=settings.public_url
-        )
+    def from_settings(cls, settings: Settings, tenants: Tenants, signer: Signer) -> MediaLinks:
+        return cls(tenants, signer, max_ttl=settings.media_max_ttl, public_url=settings.public_url)
 
     async def link(
         self,
+        recordings: RecordingService,
         recording: Recording,
         fmt: MediaFormat,
         delivery: MediaDelivery,
         expires_in: int,
         base_url: str,
     ) -> MediaLink | None:
-        """A fresh link, or None while the media is not ready or not offered in ``fmt``.
+        """A fresh link to a recording ``recordings`` (its tenant's service) returned, or None
+        while the media is not ready or not offered in ``fmt``.
 
         ``expires_in`` is capped at the configured maximum; below 1 it is BAD_USER_INPUT.
         """
@@ -147,13 +154,13 @@ class MediaLinks:
             raise BadUserInputError(f"expiresIn must be at least 1 second, got {expires_in}")
         if recording.status is not RecordingStatus.COMPLETED or fmt not in recording.media_formats:
             return None
-        adapter = self._recordings.provider(recording.provider)
+        adapter = recordings.provider(recording.provider)
         expires = int(self._clock()) + min(expires_in, self._max_ttl)
         if delivery is MediaDelivery.DIRECT:
             found = await adapter.direct_link(recording.id, fmt, _instant(expires))
             return MediaLink(found.url, found.expires_at, fmt)
-        tenant = tenant_digest(recording.provider, adapter.tenant)
-        claim = MediaClaim(recording.provider, tenant, recording.id, fmt, expires)
+        scope = scope_digest(recording.provider, recordings.scope(recording.provider))
+        claim = MediaClaim(recording.provider, scope, recording.id, fmt, expires)
         token = self._signer.sign(claim.to_payload(), purpose=PURPOSE)
         base = self._public_url or base_url.rstrip("/")
         return MediaLink(f"{base}/media/{token}", _instant(expires), fmt)
@@ -174,13 +181,9 @@ class MediaLinks:
         return claim
 
     def adapter(self, claim: MediaClaim) -> RecordingProvider:
-        """The adapter for the claim's provider, if it still reads the same account."""
-        try:
-            adapter = self._recordings.provider(claim.provider)
-        except ProviderNotConfiguredError:
-            adapter = None
-        current = tenant_digest(claim.provider, adapter.tenant) if adapter else ""
-        if adapter is None or not hmac.compare_digest(current, claim.tenant):
+        """The adapter of the claim's tenant and account, if the config still has them."""
+        adapter = self._adapters.get(claim.scope)
+        if adapter is None or adapter.provider is not claim.provider:
             raise MediaLinkGoneError("this media link names a recording this gateway cannot serve")
         return adapter
 

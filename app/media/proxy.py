@@ -1,6 +1,6 @@
 """``GET`` and ``HEAD /media/{token}``: a recording's audio, streamed from its provider.
 
-The token is checked before anything else (``MediaLinks.open``: 403, 410, 404 without an
+The token is checked before anything else (``MediaLinks.open``: 403, 410, 403 without an
 upstream request). The upstream body is streamed chunk by chunk, never buffered, and the
 upstream response is closed however the download ends, a client hanging up included.
 A ``Range`` is forwarded; when an upstream ignores it, the gateway cuts the slice itself.
@@ -40,7 +40,7 @@ logger = logging.getLogger("app.media.proxy")
 STATUSES: tuple[tuple[type[GatewayError], int], ...] = (
     (MediaLinkInvalidError, 403),
     (MediaLinkExpiredError, 410),
-    (MediaLinkGoneError, 404),
+    (MediaLinkGoneError, 403),
     (RecordingNotFoundError, 404),
     (RangeNotSatisfiableError, 416),
     (BadUserInputError, 400),

@@ -23,7 +23,13 @@ from app.providers.bird import BirdProvider
 from app.providers.protocol import RecordingProvider
 from app.providers.signalwire import SignalWireProvider
 from app.providers.twilio import TwilioProvider
-from app.settings import BirdSettings, Settings, SignalWireSettings, TwilioSettings
+from app.settings import (
+    BirdSettings,
+    Settings,
+    SignalWireSettings,
+    TenantSettings,
+    TwilioSettings,
+)
 from app.upstream.client import Upstream
 
 if TYPE_CHECKING:  # the gateway never loads the sandbox unless it serves the demo
@@ -48,7 +54,8 @@ class ProviderEntry(Generic[S]):
 
     #: The adapter class (its ``check_id`` runs even when the provider is not configured).
     adapter: type[RecordingProvider]
-    #: The ``Settings`` attribute holding the provider's section (None: not configured).
+    #: The attribute of ``TenantSettings`` (and of ``Settings``, for the environment mode)
+    #: holding the provider's section (None: not configured).
     section: str
     #: The adapter for one account, from its section.
     build: Callable[[Upstream, S], RecordingProvider]
@@ -56,7 +63,7 @@ class ProviderEntry(Generic[S]):
     #: ``SandboxConfig`` at a base URL: the demo's configuration, and the tests'.
     sandbox: Callable[[SandboxConfig, str], dict[str, str]]
 
-    def settings(self, settings: Settings) -> S | None:
+    def settings(self, settings: Settings | TenantSettings) -> S | None:
         """The provider's section of ``settings``, or None when it is not configured."""
         section: S | None = getattr(settings, self.section)
         return section
@@ -122,19 +129,26 @@ REGISTRY: Mapping[Provider, ProviderEntry[Any]] = {
 }
 
 
-def build_providers(settings: Settings, upstream: Upstream) -> dict[Provider, RecordingProvider]:
-    """An adapter for each provider that has credentials in ``settings``."""
+def build_providers(
+    tenant: TenantSettings, upstream: Upstream
+) -> dict[Provider, RecordingProvider]:
+    """An adapter for each provider that ``tenant`` has credentials for."""
     providers: dict[Provider, RecordingProvider] = {}
     for name, entry in REGISTRY.items():
-        section = entry.settings(settings)
+        section = entry.settings(tenant)
         if section is not None:
             providers[name] = entry.build(upstream, section)
     return providers
 
 
 def configured(settings: Settings) -> list[Provider]:
-    """The providers ``settings`` has credentials for."""
-    return [name for name, entry in REGISTRY.items() if entry.settings(settings) is not None]
+    """The providers some tenant of ``settings`` has credentials for."""
+    tenants = settings.tenant_settings().values()
+    return [
+        name
+        for name, entry in REGISTRY.items()
+        if any(entry.settings(tenant) is not None for tenant in tenants)
+    ]
 
 
 def check_id(provider: Provider, recording_id: str) -> None:

@@ -65,7 +65,7 @@ class HttpProvider(RecordingProvider):
         self.endpoint = endpoint
 
     @property
-    def tenant(self) -> str:
+    def endpoint_account(self) -> str:
         return f"{self.endpoint}|{self.account_id}"
 
     @abstractmethod

@@ -44,8 +44,9 @@ class RecordingProvider(ABC):
 
     @property
     @abstractmethod
-    def tenant(self) -> str:
-        """Names the account at its endpoint: what cache keys and signed links are scoped to."""
+    def endpoint_account(self) -> str:
+        """Names the account at its endpoint: with the tenant's name, what cache keys and
+        signed links are scoped to (``RecordingService.scope``)."""
 
     @classmethod
     @abstractmethod

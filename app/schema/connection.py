@@ -100,7 +100,7 @@ async def resolve(
 ) -> RecordingConnection:
     """The connection for ``recordings(first, after, filter)``; provider failures are reported."""
     context = info.context
-    codec = CursorCodec(context.signer)
+    codec = CursorCodec(context.signer, context.tenant.name)
     page = await listing.list_recordings(
         context.recordings,
         codec,

@@ -17,6 +17,7 @@ from app.schema.connection import (
     resolve,
 )
 from app.schema.context import Context
+from app.schema.scopes import ReadRecordings
 from app.schema.types import Recording
 
 
@@ -32,7 +33,8 @@ class RecordingRefInput:
 @strawberry.type
 class Query:
     @strawberry.field(
-        description="One recording by provider and the provider's own id; null if not found."
+        description="One recording by provider and the provider's own id; null if not found.",
+        permission_classes=[ReadRecordings],
     )
     async def recording(
         self, info: strawberry.Info[Context, None], provider: Provider, id: strawberry.ID
@@ -45,7 +47,8 @@ class Query:
             "Many recordings at once, in the order of refs; duplicates are fetched once and "
             "providers are queried concurrently. A ref that fails is null at its index, with "
             "an error whose path ends in that index."
-        )
+        ),
+        permission_classes=[ReadRecordings],
     )
     async def recordings_by_ref(
         self, info: strawberry.Info[Context, None], refs: list[RecordingRefInput]
@@ -65,7 +68,8 @@ class Query:
             "provider, then id), filtered exactly, `first` at a time (null means 20; at most "
             "GATEWAY_MAX_PAGE_SIZE, default 100). A provider that fails adds an error naming "
             "it while the others' recordings are still returned; the end cursor retries it."
-        )
+        ),
+        permission_classes=[ReadRecordings],
     )
     async def recordings(
         self,

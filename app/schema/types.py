@@ -21,6 +21,7 @@ from app.media import links as media
 from app.media.links import MediaDelivery
 from app.models import CallDirection, MediaFormat, Provider, RecordingStatus
 from app.schema.context import Context
+from app.schema.scopes import ReadMedia
 
 # The model's enums are the GraphQL enums: registering them keeps one definition.
 strawberry.enum(Provider, description="A recording provider.")
@@ -107,7 +108,10 @@ class Recording:
     )
     model: strawberry.Private[models.Recording]
 
-    @strawberry.field(description=f"A link to the audio. {MEDIA_HELP}")
+    @strawberry.field(
+        description=f"A link to the audio (scope media:read). {MEDIA_HELP}",
+        permission_classes=[ReadMedia],
+    )
     async def media(
         self,
         info: strawberry.Info[Context, None],
@@ -118,7 +122,10 @@ class Recording:
         link = await _mint(info, self.model, format, delivery, expires_in)
         return MediaLink.from_model(link) if link else None
 
-    @strawberry.field(description=f"The URL of `media`. {MEDIA_HELP}")
+    @strawberry.field(
+        description=f"The URL of `media` (scope media:read). {MEDIA_HELP}",
+        permission_classes=[ReadMedia],
+    )
     async def media_url(
         self,
         info: strawberry.Info[Context, None],
@@ -179,5 +186,5 @@ async def _mint(
 ) -> media.MediaLink | None:
     context = info.context
     return await context.media.link(
-        recording, fmt, delivery, expires_in, str(context.request.base_url)
+        context.recordings, recording, fmt, delivery, expires_in, str(context.request.base_url)
     )

@@ -1,4 +1,8 @@
-"""The GraphQL endpoint: Strawberry's ASGI app with a typed, per-request context."""
+"""The GraphQL endpoint: Strawberry's ASGI app with a typed, per-request context.
+
+It sits behind the gate (``app.access.gate``), which has authenticated the caller and
+checked the body: the context is built for the caller's tenant.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +13,8 @@ from starlette.responses import Response
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 
-from app.recordings import RecordingService
-from app.schema import schema
+from app.access.authenticate import Principal
+from app.schema import GatewaySchema
 from app.schema.context import Context
 from app.schema.loaders import Loaders
 
@@ -18,19 +22,23 @@ from app.schema.loaders import Loaders
 class GatewayGraphQL(GraphQL[Context, None]):
     """Serves GraphiQL on GET and queries on POST at ``/graphql``."""
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, schema: GatewaySchema, **kwargs: Any) -> None:
         super().__init__(schema, graphql_ide="graphiql", **kwargs)
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
     ) -> Context:
         assert isinstance(request, Request), "subscriptions are not served"
-        recordings: RecordingService = request.state.recordings
+        assert isinstance(response, Response)
+        principal: Principal = request.state.principal
         return Context(
             request=request,
+            response=response,
             settings=request.state.settings,
-            recordings=recordings,
-            loaders=Loaders.for_request(recordings),
+            tenant=principal.tenant,
+            scopes=principal.scopes,
+            loaders=Loaders.for_request(principal.tenant.recordings),
             signer=request.state.signer,
             media=request.state.media,
+            limiter=request.state.limiter,
         )

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.anyio
 TWILIO_LIST = f"/2010-04-01/Accounts/{SandboxConfig().twilio_account_sid}/Recordings.json"
 
 
-def forge(payload: dict[str, Any], purpose: str = "cursor", key: str = SIGNING_KEY) -> str:
+def forge(payload: dict[str, Any], purpose: str = "cursor/default", key: str = SIGNING_KEY) -> str:
     return Signer([key]).sign(payload, purpose=purpose)
 
 
@@ -107,7 +107,7 @@ async def test_a_signed_cursor_cannot_point_the_gateway_elsewhere(
 ) -> None:
     """Even with the signing key, a page token must be this account's list path."""
     cursor = await end_cursor(gateway)
-    fingerprint = Signer([SIGNING_KEY]).verify(cursor, purpose="cursor")["f"]
+    fingerprint = Signer([SIGNING_KEY]).verify(cursor, purpose="cursor/default")["f"]
     sandbox.requests.clear()
     forged = forge({"v": 1, "f": fingerprint, "p": {"twilio": [token, 0, None]}})
     assert "did not give" in await refused(gateway, forged)
@@ -119,7 +119,7 @@ async def test_a_page_token_the_provider_no_longer_knows(
 ) -> None:
     """Twilio answers 400 / 21481: PROVIDER_BAD_RESPONSE for Twilio, the others still listed."""
     cursor = await end_cursor(gateway)
-    lanes = Signer([SIGNING_KEY]).verify(cursor, purpose="cursor")
+    lanes = Signer([SIGNING_KEY]).verify(cursor, purpose="cursor/default")
     unknown = f"{TWILIO_LIST}?PageSize=5&Page=1&PageToken=PARE{'0' * 32}"
     lanes["p"]["twilio"] = [unknown, 0, None]
     body = await page(gateway, 5, forge(lanes))

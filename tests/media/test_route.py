@@ -48,7 +48,7 @@ async def test_bad_tokens_are_403_without_an_upstream_request(
     url = await mint(gateway, Provider.TWILIO, ready_id(sandbox, Provider.TWILIO))
     token = token_of(url)
     sandbox.requests.clear()
-    cursor = Signer([SIGNING_KEY]).sign({"p": "twilio"}, purpose="cursor")
+    cursor = Signer([SIGNING_KEY]).sign({"p": "twilio"}, purpose="cursor/default")
     bad = [
         flipped(url, len(token) // 3),  # in the payload
         flipped(url, len(token) - 20),  # in the signature
@@ -87,7 +87,7 @@ async def test_expired_links_are_410_without_an_upstream_request(
     ],
     ids=["unconfigured", "other-account", "other-endpoint"],
 )
-async def test_links_for_an_account_no_longer_served_are_404(
+async def test_links_for_an_account_no_longer_served_are_403(
     gateway: httpx.AsyncClient,
     sandbox: Sandbox,
     sandbox_config: SandboxConfig,
@@ -105,7 +105,7 @@ async def test_links_for_an_account_no_longer_served_are_404(
     transport = httpx.ASGITransport(app=sandbox_app)
     async with gateway_client(Settings.from_env(env), transport) as other:
         response = await other.get(url)
-    assert response.status_code == 404
+    assert response.status_code == 403
     assert error_of(response) == "MEDIA_LINK_UNKNOWN"
     assert sandbox.requests == []
 

@@ -1,0 +1,104 @@
+"""Who is calling: ``Authorization: Bearer <API key or JWT>`` to a tenant and its scopes.
+
+A token of three dot-separated parts is a JWT (``app.access.jwt``); anything else is an API
+key, looked up by its hash (``app.access.keys``). Without any client auth configured (no
+tenant has API keys and there is no ``[auth.jwt]``), every caller is the one tenant: the CLI
+only allows that on a loopback address or with ``--insecure-no-auth``.
+
+Every failure is UNAUTHENTICATED with a message saying what was wrong with the credentials,
+never whether some tenant exists.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from app.access.jwt import InvalidTokenError, JwtVerifier
+from app.access.keys import KeyRing
+from app.errors import ConfigError, UnauthenticatedError
+from app.settings import Settings
+from app.tenants import Tenant, Tenants
+
+
+@dataclass(frozen=True)
+class Principal:
+    """An authenticated caller: the tenant it acts for and the scopes it holds there."""
+
+    tenant: Tenant
+    scopes: frozenset[str]
+
+
+class Authenticator:
+    """Turns an ``Authorization`` header into a Principal, or UNAUTHENTICATED."""
+
+    def __init__(self, tenants: Tenants, keys: KeyRing, jwt: JwtVerifier | None = None) -> None:
+        self._tenants = tenants
+        self._keys = keys
+        self._jwt = jwt
+        self.required = bool(keys) or jwt is not None
+        self._anonymous: Principal | None = None
+        if not self.required:
+            if len(tenants) != 1:
+                raise ConfigError(
+                    "several tenants and no client auth: give each tenant api_keys, "
+                    "or configure [auth.jwt]"
+                )
+            (only,) = tenants.values()
+            self._anonymous = Principal(only, only.scopes)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, tenants: Tenants) -> Authenticator:
+        owners = {
+            digest: name
+            for name, tenant in settings.tenant_settings().items()
+            for digest in tenant.api_keys
+        }
+        jwt = None
+        if settings.jwt is not None:
+            jwt = JwtVerifier(
+                issuer=settings.jwt.issuer,
+                audience=settings.jwt.audience,
+                tenant_claim=settings.jwt.tenant_claim,
+                jwks_url=settings.jwt.jwks_url,
+                public_key_pem=settings.jwt.public_key_pem,
+                algorithms=settings.jwt.algorithms,
+                timeout=settings.upstream_timeout,
+            )
+        return cls(tenants, KeyRing(owners), jwt)
+
+    async def aclose(self) -> None:
+        if self._jwt is not None:
+            await self._jwt.aclose()
+
+    async def authenticate(self, authorization: str | None) -> Principal:
+        """The caller named by the ``Authorization`` header's value."""
+        if self._anonymous is not None:
+            return self._anonymous
+        if not authorization:
+            raise UnauthenticatedError(
+                "credentials required: send Authorization: Bearer <API key or JWT>"
+            )
+        scheme, _, token = authorization.strip().partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            raise UnauthenticatedError("use the Bearer scheme: Authorization: Bearer <token>")
+        if token.count(".") == 2:
+            return await self._from_jwt(token)
+        tenant = self._keys.tenant_of(token)
+        if tenant is None:
+            raise UnauthenticatedError("this API key is not valid")
+        found = self._tenants[tenant]
+        return Principal(found, found.scopes)
+
+    async def _from_jwt(self, token: str) -> Principal:
+        if self._jwt is None:
+            raise UnauthenticatedError("this gateway accepts no JWTs; send an API key")
+        try:
+            claims = await self._jwt.verify(token)
+        except InvalidTokenError as exc:
+            raise UnauthenticatedError(f"this token is not valid: {exc}") from None
+        tenant = self._tenants.get(claims.tenant)
+        if tenant is None:
+            raise UnauthenticatedError("this token is not valid here")
+        scopes = tenant.scopes if claims.scopes is None else tenant.scopes & claims.scopes
+        return Principal(tenant, scopes)

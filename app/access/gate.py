@@ -1,0 +1,170 @@
+"""The front door of ``/graphql``: who is calling, and whether the body is a GraphQL request.
+
+Everything here happens before GraphQL parses anything, and costs no upstream request:
+
+1. **Credentials** (``Authenticator``): missing or not accepted is 401 with
+   ``WWW-Authenticate: Bearer``. The GraphiQL page (a ``GET`` for HTML, with no query) needs
+   none: it holds no data, and a browser cannot send a header when it opens it.
+2. **Size**: a body over ``GATEWAY_MAX_BODY_BYTES`` is 413, from its ``Content-Length`` when it
+   has one, else as soon as the bytes read pass the limit (never buffered whole).
+3. **Shape**: a POST body must be a JSON object (UTF-8), with ``query`` and ``operationName``
+   strings or null and ``variables`` and ``extensions`` objects or null; a GET's
+   ``variables`` and ``extensions`` parameters likewise. Anything else is 400 BAD_REQUEST,
+   in the same ``{"errors": [...]}`` shape as every GraphQL error, never a 500.
+
+The request then goes on to the GraphQL view with the body it was checked with, and the
+caller (a ``Principal``) in ``request.state.principal``. The tenant also names the request
+in log lines (``app.logs``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from starlette.datastructures import Headers, QueryParams
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.types import Message, Receive, Scope, Send
+from strawberry.asgi import GraphQL
+
+from app.access.authenticate import Authenticator
+from app.errors import (
+    BadRequestError,
+    PayloadTooLargeError,
+    RequestRefusedError,
+    UnauthenticatedError,
+)
+from app.logs import TENANT
+
+#: A body's members and the JSON types each may have (None is always allowed).
+_MEMBERS: Mapping[str, type] = {
+    "query": str,
+    "operationName": str,
+    "variables": dict,
+    "extensions": dict,
+}
+
+
+class GraphQLGate:
+    """ASGI middleware in front of the GraphQL view (see the module docstring)."""
+
+    def __init__(self, view: GraphQL[Any, Any]) -> None:
+        self.app = view
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        state: dict[str, Any] = scope.setdefault("state", {})
+        try:
+            if _wants_ide(scope, headers):
+                # Served here, as the view would, but with no caller to build a context for.
+                page = await self.app.render_graphql_ide(Request(scope, receive))
+                await page(scope, receive, send)
+                return
+            authenticator: Authenticator = state["access"]
+            principal = await authenticator.authenticate(headers.get("authorization"))
+            state["principal"] = principal
+            TENANT.set(principal.tenant.name)
+            if scope["method"] == "POST":
+                body = await _read_body(receive, headers, state["settings"].limits.max_body_bytes)
+                _check_body(body, headers)
+                receive = _replay(body, receive)
+            else:
+                _check_parameters(QueryParams(scope.get("query_string", b"")))
+        except RequestRefusedError as exc:
+            await refusal(exc)(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+def refusal(exc: RequestRefusedError) -> JSONResponse:
+    """The HTTP response for a request refused before GraphQL."""
+    headers = {"cache-control": "no-store"}
+    if isinstance(exc, UnauthenticatedError):
+        headers["www-authenticate"] = 'Bearer realm="recording-gateway"'
+    body = {"errors": [{"message": exc.message, "extensions": {"code": exc.code}}]}
+    return JSONResponse(body, status_code=exc.status, headers=headers)
+
+
+def _wants_ide(scope: Scope, headers: Headers) -> bool:
+    """Strawberry's own test for serving GraphiQL instead of running a query."""
+    if scope["method"] != "GET":
+        return False
+    if "query" in QueryParams(scope.get("query_string", b"")):
+        return False
+    accept = headers.get("accept", "")
+    return "text/html" in accept or "*/*" in accept
+
+
+async def _read_body(receive: Receive, headers: Headers, limit: int) -> bytes:
+    declared = headers.get("content-length", "")
+    too_large = PayloadTooLargeError(f"the body is larger than the limit of {limit} bytes")
+    if declared.isdigit() and int(declared) > limit:
+        raise too_large
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise BadRequestError("the client went away before sending the whole body")
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise too_large
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def _check_body(body: bytes, headers: Headers) -> None:
+    if "application/json" not in headers.get("content-type", ""):
+        raise BadRequestError("send the request as JSON, with Content-Type: application/json")
+    try:
+        data = json.loads(body)  # bytes: invalid UTF-8 is a ValueError too
+    except ValueError:
+        raise BadRequestError("the body is not valid JSON (UTF-8)") from None
+    if isinstance(data, list):
+        raise BadRequestError("batched requests (a JSON array) are not accepted: send one object")
+    if not isinstance(data, dict):
+        raise BadRequestError("the body must be a JSON object with a `query`")
+    _check_members(data)
+
+
+def _check_parameters(params: QueryParams) -> None:
+    data: dict[str, Any] = {}
+    for name in ("query", "operationName"):
+        if name in params:
+            data[name] = params[name]
+    for name in ("variables", "extensions"):
+        if name in params:
+            try:
+                data[name] = json.loads(params[name])
+            except ValueError:
+                raise BadRequestError(f"`{name}` is not valid JSON") from None
+    _check_members(data)
+
+
+def _check_members(data: Mapping[str, Any]) -> None:
+    for name, kind in _MEMBERS.items():
+        value = data.get(name)
+        if value is not None and not isinstance(value, kind):
+            what = "a string" if kind is str else "an object"
+            raise BadRequestError(f"`{name}` must be {what} or null")
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A ``receive`` that hands the already-read body on, then is the real one again."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay

@@ -1,0 +1,94 @@
+"""Parsed and validated documents, kept by query text and bounded by their total size.
+
+The same few queries arrive over and over: each is parsed and validated once. Strawberry's
+own ``ParserCache`` and ``ValidationCache`` bound their entries by count only, and an
+entry's memory grows with its document (a 64 KB query of 2,000 tokens parses into about
+half a megabyte of nodes), so 512 large distinct queries could hold hundreds of megabytes
+for good. This cache counts the characters of the query texts it holds instead, and drops
+the least recently used entries past ``max_chars`` (or ``max_entries``).
+
+Parse options are set here too: graphql-core stops parsing at ``max_tokens`` (so no
+accepted document costs more than a few milliseconds to parse) and refuses empty selection
+sets (``{ }``), which graphql-core 3.3 otherwise accepts.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, cast
+
+from graphql import DocumentNode, GraphQLError
+from strawberry.extensions import SchemaExtension
+
+
+@dataclass(frozen=True)
+class Document:
+    """A parsed query and what validation found in it (nothing, for a valid one)."""
+
+    node: DocumentNode
+    errors: tuple[GraphQLError, ...]
+
+
+class DocumentCache:
+    """Least recently used documents, by query text, within ``max_chars`` of text."""
+
+    def __init__(self, max_chars: int = 2**20, max_entries: int = 512) -> None:
+        self.max_chars = max_chars
+        self.max_entries = max_entries
+        self.chars = 0
+        self._entries: OrderedDict[str, Document] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, query: str) -> Document | None:
+        found = self._entries.get(query)
+        if found is not None:
+            self._entries.move_to_end(query)
+        return found
+
+    def put(self, query: str, document: Document) -> None:
+        if len(query) > self.max_chars or query in self._entries:
+            return
+        self._entries[query] = document
+        self.chars += len(query)
+        while self.chars > self.max_chars or len(self._entries) > self.max_entries:
+            dropped, _ = self._entries.popitem(last=False)
+            self.chars -= len(dropped)
+
+
+class CachedDocuments(SchemaExtension):
+    """Parses and validates through a ``DocumentCache``, with the gateway's parse limits."""
+
+    def __init__(self, cache: DocumentCache, *, max_tokens: int) -> None:
+        super().__init__()
+        self.cache = cache
+        self.max_tokens = max_tokens
+        self._hit: Document | None = None
+
+    def on_operation(self) -> Iterator[None]:
+        # Strawberry hands these to graphql-core's ``parse`` as keyword arguments (its
+        # ParseOptions type names only max_tokens; tests/test_library_contracts.py checks).
+        options = cast(dict[str, Any], self.execution_context.parse_options)
+        options.update(max_tokens=self.max_tokens, allow_empty_selection_sets=False)
+        yield
+
+    def on_parse(self) -> Iterator[None]:
+        context = self.execution_context
+        if context.query and context.graphql_document is None:
+            self._hit = self.cache.get(context.query)
+            if self._hit is not None:
+                context.graphql_document = self._hit.node
+        yield
+
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        if self._hit is not None:
+            # Strawberry validates only while no errors are set: a hit skips validation.
+            context.pre_execution_errors = list(self._hit.errors)
+        yield
+        if self._hit is None and context.query and context.graphql_document is not None:
+            errors = tuple(context.pre_execution_errors or ())
+            self.cache.put(context.query, Document(context.graphql_document, errors))
