@@ -5,6 +5,10 @@ Used by the gateway's tests and as the product's demo mode:
     app = create_sandbox_app(SandboxConfig(recordings_per_provider=50))
     sandbox: Sandbox = app.state.sandbox
     sandbox.faults.inject("twilio", 429, retry_after=2)
+
+Each provider serves `SandboxConfig.accounts_per_provider` accounts (default 2) with recordings
+of the same shape in each; `sandbox.accounts(provider)` lists them with their credentials
+(`SandboxAccount`), index 0 being the demo's.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from app.sandbox.config import (
     DEMO_TWILIO_API_KEY,
     DEMO_TWILIO_API_SECRET,
     DEMO_TWILIO_AUTH_TOKEN,
+    SandboxAccount,
     SandboxConfig,
 )
 from app.sandbox.data import Dataset, SandboxRecording
@@ -42,6 +47,7 @@ __all__ = [
     "Fault",
     "Faults",
     "Sandbox",
+    "SandboxAccount",
     "SandboxConfig",
     "SandboxRecording",
     "SeenRequest",

@@ -65,10 +65,13 @@ class BirdApi:
         ]
 
     def authorize(self, request: Request) -> Response | None:
+        """401 unless the key is some workspace's, 403 unless that workspace is the path's."""
         scheme, _, key = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "accesskey" or key.strip() != self.sandbox.config.bird_access_key:
+        accounts = self.sandbox.accounts("bird")
+        owner = next((a for a in accounts if a.secret == key.strip()), None)
+        if scheme.lower() != "accesskey" or owner is None:
             return bird_error(401)
-        if request.path_params["workspace"] != self.sandbox.config.bird_workspace_id:
+        if request.path_params["workspace"] != owner.account:
             return bird_error(403)
         return None
 
@@ -88,7 +91,8 @@ class BirdApi:
         if not is_uuid(recording_id):
             details = {"recordingId": ["must be a valid UUID"]}
             return bird_error(422, details=details)
-        record = self.sandbox.dataset.get("bird", recording_id)
+        workspace: str = request.path_params["workspace"]
+        record = self.sandbox.dataset.get("bird", recording_id, workspace)
         if record is None or (media and not record.ready):
             return bird_error(404, message="recording not found")
         if request.method == "DELETE":
@@ -105,18 +109,21 @@ class BirdApi:
         if denied is not None:
             return denied
         params = request.query_params
+        workspace: str = request.path_params["workspace"]
+        dataset = self.sandbox.dataset
         try:
             limit = parse_limit(params.get("limit"))
             tests = filters(params)
             token = params.get("pageToken") or None
             position = None
             if token is not None:
-                position = self.sandbox.dataset.position("bird", decode_token(token))
+                position = dataset.position("bird", decode_token(token), workspace)
                 if position is None:
                     raise Invalid("pageToken", "invalid page token")
         except Invalid as exc:
             return bird_error(422, details=exc.details)
-        records = [r for r in self.sandbox.dataset.listing("bird") if all(t(r) for t in tests)]
+        listing = dataset.listing("bird", workspace)
+        records = [r for r in listing if all(t(r) for t in tests)]
         window = (
             at_offset(records, 0, limit) if position is None else after(records, position, limit)
         )

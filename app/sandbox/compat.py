@@ -19,7 +19,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from app.sandbox.audio import AudioSpec
-from app.sandbox.config import SandboxConfig
+from app.sandbox.config import SandboxAccount, SandboxConfig
 from app.sandbox.data import SandboxRecording
 from app.sandbox.errors import compat_error
 from app.sandbox.media import mp3_response, wav_response
@@ -51,12 +51,8 @@ class Dialect(ABC):
     envelope_has_start_end: bool
 
     @abstractmethod
-    def account(self, config: SandboxConfig) -> str:
-        """The account id the path must carry."""
-
-    @abstractmethod
-    def credentials(self, config: SandboxConfig) -> set[tuple[str, str]]:
-        """The accepted Basic (user, password) pairs."""
+    def credentials(self, account: SandboxAccount) -> set[tuple[str, str]]:
+        """The Basic (user, password) pairs that authenticate as `account`."""
 
     @abstractmethod
     def media_needs_auth(self, config: SandboxConfig) -> bool:
@@ -95,11 +91,14 @@ class CompatApi:
     # --- auth and errors -------------------------------------------------------------------
 
     def authorize(self, request: Request) -> Response | None:
-        config = self.sandbox.config
-        if basic_credentials(request) not in self.dialect.credentials(config):
+        """401 unless the credentials are some account's, 403 unless that account is the path's."""
+        given = basic_credentials(request)
+        accounts = self.sandbox.accounts(self.dialect.provider)
+        owner = next((a for a in accounts if given in self.dialect.credentials(a)), None)
+        if owner is None:
             realm = {"www-authenticate": f'Basic realm="{self.dialect.realm}"'}
             return compat_error(self.dialect.provider, 401, headers=realm)
-        if request.path_params["account"] != self.dialect.account(config):
+        if request.path_params["account"] != owner.account:
             return compat_error(self.dialect.provider, 403)
         return None
 
@@ -108,9 +107,9 @@ class CompatApi:
         return compat_error(self.dialect.provider, 404, message=message)
 
     def find(self, request: Request, sid: str) -> SandboxRecording | None:
-        if request.path_params["account"] != self.dialect.account(self.sandbox.config):
-            return None
-        record = self.sandbox.dataset.get(self.dialect.provider, sid)
+        """The recording if it belongs to the path's account (another account's is missing)."""
+        account = request.path_params["account"]
+        record = self.sandbox.dataset.get(self.dialect.provider, sid, account)
         if record is None or (
             record.status == "deleted" and not self.dialect.include_hidden(request)
         ):
@@ -168,10 +167,11 @@ class CompatApi:
         size = _int(params, "PageSize", DEFAULT_PAGE_SIZE, 1, MAX_PAGE_SIZE)
         number = _int(params, "Page", 0, 0, None)
         tests = self.filters(request)
-        listing = self.sandbox.dataset.listing(self.dialect.provider)
+        account = request.path_params["account"]
+        listing = self.sandbox.dataset.listing(self.dialect.provider, account)
         records = [r for r in listing if all(test(r) for test in tests)]
         token = params.get("PageToken")
-        window = self.window(records, size, number, token)
+        window = self.window(records, account, size, number, token)
         return self.envelope(request, window, size, number, token)
 
     def filters(self, request: Request) -> list[Predicate]:
@@ -192,13 +192,18 @@ class CompatApi:
         return tests
 
     def window(
-        self, records: list[SandboxRecording], size: int, number: int, token: str | None
+        self,
+        records: list[SandboxRecording],
+        account: str,
+        size: int,
+        number: int,
+        token: str | None,
     ) -> Window:
         if token is None:
             return at_offset(records, number * size, size)
         position = None
         if token[:2] in {"PA", "PB"}:
-            position = self.sandbox.dataset.position(self.dialect.provider, token[2:])
+            position = self.sandbox.dataset.position(self.dialect.provider, token[2:], account)
         if position is None:
             raise BadRequest(f"Invalid PageToken: {token}", code=21481)
         pager = after if token.startswith("PA") else before

@@ -1,7 +1,15 @@
-"""Settings of the sandbox providers; the defaults are the demo credentials."""
+"""Settings of the sandbox providers; the defaults are the demo credentials.
+
+Each provider serves `accounts_per_provider` accounts. Account 0 is the one the config's own
+fields name (the demo's credentials); the others get credentials derived from the seed and their
+index, in each provider's real formats, so a multi-tenant gateway can be pointed at several
+accounts of one provider and its isolation tested against recordings of the same shape in each.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import uuid
 from dataclasses import dataclass, field
 
 DEMO_TWILIO_ACCOUNT_SID = "AC0f3e5d7c9b1a2e4d6c8b0a1f3e5d7c9b"
@@ -17,10 +25,28 @@ PROVIDERS = ("twilio", "signalwire", "bird")
 
 
 @dataclass(frozen=True, slots=True)
+class SandboxAccount:
+    """One account of one sandbox provider and the credentials it accepts.
+
+    `account` is the Twilio account sid, SignalWire project id or Bird workspace id (the id in
+    the API paths). `secret` is the Twilio auth token, SignalWire API token or Bird access key.
+    Only Twilio accounts have an API key pair (`api_key`, `api_secret`), which Twilio accepts
+    in place of the sid and token. Secrets are left out of `repr()`.
+    """
+
+    provider: str
+    account: str
+    secret: str = field(repr=False)
+    api_key: str | None = None
+    api_secret: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
 class SandboxConfig:
     """What the three sandbox providers accept and serve.
 
-    The defaults (`DEMO`) are the credentials of demo mode. Secrets are left out of `repr()`.
+    The defaults (`DEMO`) are the credentials of demo mode; they are account 0 of each provider
+    (see `accounts`). Secrets are left out of `repr()`.
     """
 
     twilio_account_sid: str = DEMO_TWILIO_ACCOUNT_SID
@@ -38,16 +64,69 @@ class SandboxConfig:
     twilio_media_auth: bool = True
     presign_ttl: int = 600
     s3_base_url: str | None = None
+    accounts_per_provider: int = 2
 
     def __post_init__(self) -> None:
         if self.recordings_per_provider < 0:
             raise ValueError("recordings_per_provider must be >= 0")
+        if self.accounts_per_provider < 1:
+            raise ValueError("accounts_per_provider must be >= 1")
         if self.latency < 0:
             raise ValueError("latency must be >= 0")
         if self.presign_ttl <= 0:
             raise ValueError("presign_ttl must be > 0")
         if self.s3_base_url is not None:
             object.__setattr__(self, "s3_base_url", self.s3_base_url.rstrip("/"))
+
+    def accounts(self, provider: str) -> tuple[SandboxAccount, ...]:
+        """Every account `provider` serves, `accounts_per_provider` of them; index 0 is the
+        one the fields above name, the others are derived from `seed` and their index."""
+        if provider not in PROVIDERS:
+            raise ValueError(f"unknown provider {provider!r}; expected one of {PROVIDERS}")
+        first = self._first_account(provider)
+        derived = (
+            _derived_account(provider, self.seed, index)
+            for index in range(1, self.accounts_per_provider)
+        )
+        return (first, *derived)
+
+    def _first_account(self, provider: str) -> SandboxAccount:
+        if provider == "twilio":
+            return SandboxAccount(
+                provider,
+                self.twilio_account_sid,
+                self.twilio_auth_token,
+                self.twilio_api_key,
+                self.twilio_api_secret,
+            )
+        if provider == "signalwire":
+            return SandboxAccount(provider, self.signalwire_project_id, self.signalwire_api_token)
+        return SandboxAccount(provider, self.bird_workspace_id, self.bird_access_key)
+
+
+def _derived_account(provider: str, seed: int, index: int) -> SandboxAccount:
+    """Credentials of account `index` >= 1, in the provider's formats, the same on every run."""
+
+    def draw(purpose: str) -> str:
+        material = f"sandbox-account:{seed}:{provider}:{index}:{purpose}".encode()
+        return hashlib.sha256(material).hexdigest()
+
+    if provider == "twilio":
+        return SandboxAccount(
+            provider,
+            account=f"AC{draw('sid')[:32]}",
+            secret=draw("auth-token")[:32],
+            api_key=f"SK{draw('api-key')[:32]}",
+            api_secret=draw("api-secret")[:32],
+        )
+    if provider == "signalwire":
+        return SandboxAccount(provider, _uuid(draw("project")), f"PT{draw('api-token')[:48]}")
+    return SandboxAccount(provider, _uuid(draw("workspace")), f"sandbox-bird-{draw('key')[:40]}")
+
+
+def _uuid(digest: str) -> str:
+    """A version-4 UUID string (the form the providers' ids take) from 32 hex digits."""
+    return str(uuid.UUID(hex=digest[:32], version=4))
 
 
 DEMO = SandboxConfig()

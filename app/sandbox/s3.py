@@ -126,8 +126,8 @@ class S3Bucket:
         if refused is not None:
             return refused
         recording_id = name.removesuffix(".mp3")
-        record = self.sandbox.dataset.get("bird", recording_id)
-        if record is None or not record.ready or workspace != self.sandbox.config.bird_workspace_id:
+        record = self.sandbox.dataset.get("bird", recording_id, workspace)
+        if record is None or not record.ready:
             return s3_error(404, Key=f"{workspace}/{name}")
         spec = AudioSpec.of(record.id, record.duration, record.channels)
         headers = {

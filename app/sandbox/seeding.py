@@ -40,22 +40,23 @@ TIE_SHARE = 0.15
 
 
 def build_dataset(config: SandboxConfig) -> Dataset:
-    """Seed `config.recordings_per_provider` recordings per provider from `config.seed`."""
-    dataset = Dataset()
+    """Seed `config.recordings_per_provider` recordings per account of each provider.
+
+    Every account draws from its own stream of `config.seed`, so each holds recordings of the
+    same shape (statuses, sources, times around the same anchor) under ids of its own. Account
+    0's stream is named as it was before there were several accounts, so the demo data (and
+    its sample ids) stay as they are.
+    """
+    dataset = Dataset(primary={p: config.accounts(p)[0].account for p in PROVIDERS})
     for provider in PROVIDERS:
-        rng = random.Random(f"{config.seed}:{provider}")
-        _Seeder(provider, _account(config, provider), rng).fill(
-            dataset, config.recordings_per_provider
-        )
+        for index, account in enumerate(config.accounts(provider)):
+            stream = (
+                f"{config.seed}:{provider}" if index == 0 else f"{config.seed}:{provider}:{index}"
+            )
+            _Seeder(provider, account.account, random.Random(stream)).fill(
+                dataset, config.recordings_per_provider
+            )
     return dataset
-
-
-def _account(config: SandboxConfig, provider: str) -> str:
-    return {
-        "twilio": config.twilio_account_sid,
-        "signalwire": config.signalwire_project_id,
-        "bird": config.bird_workspace_id,
-    }[provider]
 
 
 class _Seeder:

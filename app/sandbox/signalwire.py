@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
 from app.sandbox.compat import Dialect, Predicate, day_bounds, rfc2822, rfc2822_or_none
-from app.sandbox.config import SandboxConfig
+from app.sandbox.config import SandboxAccount, SandboxConfig
 from app.sandbox.data import SandboxRecording
 from app.sandbox.web import Urls
 
@@ -22,11 +22,8 @@ class SignalWireDialect(Dialect):
     realm = "SignalWire"
     envelope_has_start_end = False
 
-    def account(self, config: SandboxConfig) -> str:
-        return config.signalwire_project_id
-
-    def credentials(self, config: SandboxConfig) -> set[tuple[str, str]]:
-        return {(config.signalwire_project_id, config.signalwire_api_token)}
+    def credentials(self, account: SandboxAccount) -> set[tuple[str, str]]:
+        return {(account.account, account.secret)}
 
     def media_needs_auth(self, config: SandboxConfig) -> bool:
         return False

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from app.sandbox.audio import Mp3Cache
-from app.sandbox.config import PROVIDERS, SandboxConfig
+from app.sandbox.config import PROVIDERS, SandboxAccount, SandboxConfig
 from app.sandbox.data import Dataset
 from app.sandbox.faults import Faults
 from app.sandbox.middleware import SeenRequest
@@ -23,6 +23,7 @@ class Sandbox:
 
     Tests mutate `dataset`, read `requests`, queue `faults`, and may replace `clock` (a callable
     returning an aware datetime) to move time, e.g. past the expiry of a presigned URL.
+    `accounts(provider)` names every account served and the credentials each accepts.
     """
 
     def __init__(self, config: SandboxConfig, dataset: Dataset | None = None) -> None:
@@ -32,25 +33,27 @@ class Sandbox:
         self.faults = Faults()
         self.mp3_cache = Mp3Cache()
         self.clock: Callable[[], datetime] = utc_now
+        self._accounts = {provider: config.accounts(provider) for provider in PROVIDERS}
 
     def now(self) -> datetime:
         """The sandbox's current time."""
         return self.clock()
 
-    def account(self, provider: str) -> str:
-        """The account sid / project id / workspace id served for `provider`."""
-        return {
-            "twilio": self.config.twilio_account_sid,
-            "signalwire": self.config.signalwire_project_id,
-            "bird": self.config.bird_workspace_id,
-        }[provider]
+    def accounts(self, provider: str) -> tuple[SandboxAccount, ...]:
+        """Every account served for `provider`, with its credentials; index 0 is the demo's."""
+        return self._accounts[provider]
 
-    def sample_ids(self) -> dict[str, str]:
-        """Per provider, the newest recording whose media is ready (absent if none is)."""
+    def account(self, provider: str, index: int = 0) -> str:
+        """The account sid / project id / workspace id of account `index` of `provider`."""
+        return self._accounts[provider][index].account
+
+    def sample_ids(self, account_index: int = 0) -> dict[str, str]:
+        """Per provider, the newest recording of account `account_index` whose media is ready
+        (absent if none is)."""
         samples: dict[str, str] = {}
         for provider in PROVIDERS:
-            ready = (r for r in self.dataset.listing(provider) if r.ready)
-            first = next(ready, None)
+            listing = self.dataset.listing(provider, self.account(provider, account_index))
+            first = next((r for r in listing if r.ready), None)
             if first is not None:
                 samples[provider] = first.id
         return samples

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, time
 from starlette.requests import Request
 
 from app.sandbox.compat import Dialect, Predicate, day_bounds, rfc2822
-from app.sandbox.config import SandboxConfig
+from app.sandbox.config import SandboxAccount, SandboxConfig
 from app.sandbox.data import SandboxRecording
 from app.sandbox.web import Urls
 
@@ -23,14 +23,11 @@ class TwilioDialect(Dialect):
     realm = "Twilio API"
     envelope_has_start_end = True
 
-    def account(self, config: SandboxConfig) -> str:
-        return config.twilio_account_sid
-
-    def credentials(self, config: SandboxConfig) -> set[tuple[str, str]]:
-        return {
-            (config.twilio_account_sid, config.twilio_auth_token),
-            (config.twilio_api_key, config.twilio_api_secret),
-        }
+    def credentials(self, account: SandboxAccount) -> set[tuple[str, str]]:
+        pairs = {(account.account, account.secret)}
+        if account.api_key is not None and account.api_secret is not None:
+            pairs.add((account.api_key, account.api_secret))
+        return pairs
 
     def media_needs_auth(self, config: SandboxConfig) -> bool:
         return config.twilio_media_auth

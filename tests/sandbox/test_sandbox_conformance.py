@@ -39,6 +39,12 @@ SCHEMAS = {
 }
 
 
+def base_of(provider: str, account: str) -> str:
+    """The Recordings path prefix of one account."""
+    prefix = "/api/laml" if provider == "signalwire" else ""
+    return f"{prefix}/2010-04-01/Accounts/{account}"
+
+
 def load(provider: str) -> dict[str, Any]:
     document: dict[str, Any] = json.loads((FIXTURES / SCHEMAS[provider][0]).read_text())
     return document
@@ -61,19 +67,22 @@ def test_extracts_say_where_they_come_from() -> None:
         assert "official" in comment and "OpenAPI" in comment
 
 
+@pytest.mark.parametrize("index", [0, 1])
 @pytest.mark.parametrize("provider", ["twilio", "signalwire"])
 async def test_fetch_of_every_status_matches_the_schema(
-    provider: str, client: httpx.AsyncClient, sandbox: Sandbox
+    provider: str, index: int, client: httpx.AsyncClient, sandbox: Sandbox
 ) -> None:
     check = validator(provider, SCHEMAS[provider][1])
     fields = declared(provider, SCHEMAS[provider][1])
-    records = sandbox.dataset.listing(provider)
+    account = sandbox.accounts(provider)[index]
+    base, auth = base_of(provider, account.account), (account.account, account.secret)
+    records = sandbox.dataset.listing(provider, account.account)
     for status in STATUSES[provider]:
         record = next(r for r in records if r.status == status)
         response = await client.get(
-            f"{BASES[provider]}/Recordings/{record.id}.json",
+            f"{base}/Recordings/{record.id}.json",
             params={"IncludeSoftDeleted": "true"},
-            auth=AUTH[provider],
+            auth=auth,
         )
         assert response.status_code == 200, response.text
         body = response.json()
@@ -82,14 +91,17 @@ async def test_fetch_of_every_status_matches_the_schema(
         assert body["status"] == status
 
 
+@pytest.mark.parametrize("index", [0, 1])
 @pytest.mark.parametrize("provider", ["twilio", "signalwire"])
-async def test_list_pages_match_the_schema(provider: str, client: httpx.AsyncClient) -> None:
+async def test_list_pages_match_the_schema(
+    provider: str, index: int, client: httpx.AsyncClient, sandbox: Sandbox
+) -> None:
     check = validator(provider, SCHEMAS[provider][2])
     fields = declared(provider, SCHEMAS[provider][2])
-    first = await client.get(
-        f"{BASES[provider]}/Recordings.json", params={"PageSize": 5}, auth=AUTH[provider]
-    )
-    second = await client.get(first.json()["next_page_uri"], auth=AUTH[provider])
+    account = sandbox.accounts(provider)[index]
+    base, auth = base_of(provider, account.account), (account.account, account.secret)
+    first = await client.get(f"{base}/Recordings.json", params={"PageSize": 5}, auth=auth)
+    second = await client.get(first.json()["next_page_uri"], auth=auth)
     for page in (first, second):
         assert page.status_code == 200
         check.validate(page.json())

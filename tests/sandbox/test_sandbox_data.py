@@ -19,22 +19,24 @@ PROVIDERS = ("twilio", "signalwire", "bird")
 def test_same_seed_same_data_other_seed_other_data() -> None:
     first, again = build_dataset(DEMO), build_dataset(DEMO)
     other = build_dataset(SandboxConfig(seed=7))
-    assert list(first) == list(again)
-    assert [r.id for r in first] != [r.id for r in other]
+    assert list(first.all_records()) == list(again.all_records())
+    assert [r.id for r in first.all_records()] != [r.id for r in other.all_records()]
 
 
+@pytest.mark.parametrize("index", [0, 1])
 @pytest.mark.parametrize("provider", PROVIDERS)
-def test_every_status_appears_and_most_are_ready(provider: str) -> None:
-    records = build_dataset(DEMO).listing(provider)
+def test_every_status_appears_and_most_are_ready(provider: str, index: int) -> None:
+    records = build_dataset(DEMO).listing(provider, DEMO.accounts(provider)[index].account)
     assert len(records) == DEMO.recordings_per_provider
     statuses = Counter(r.status for r in records)
     assert set(statuses) == set(STATUSES[provider])
     assert statuses.most_common(1)[0][0] == READY_STATUS[provider]
 
 
+@pytest.mark.parametrize("index", [0, 1])
 @pytest.mark.parametrize("provider", PROVIDERS)
-def test_variety(provider: str) -> None:
-    records = build_dataset(DEMO).listing(provider)
+def test_variety(provider: str, index: int) -> None:
+    records = build_dataset(DEMO).listing(provider, DEMO.accounts(provider)[index].account)
     assert {r.channels for r in records} == {1, 2}
     assert any(r.conference_id for r in records) and any(not r.conference_id for r in records)
     assert all(1 <= r.duration <= 90 for r in records)
@@ -85,8 +87,8 @@ def test_empty_dataset() -> None:
 
 
 def test_one_recording_is_ready() -> None:
-    records = build_dataset(SandboxConfig(recordings_per_provider=1))
-    assert all(r.ready for r in records)
+    records = list(build_dataset(SandboxConfig(recordings_per_provider=1)).all_records())
+    assert len(records) == 6 and all(r.ready for r in records)
 
 
 def test_config_validation() -> None:
@@ -96,4 +98,38 @@ def test_config_validation() -> None:
         SandboxConfig(presign_ttl=0)
     with pytest.raises(ValueError):
         SandboxConfig(latency=-0.5)
+    with pytest.raises(ValueError):
+        SandboxConfig(accounts_per_provider=0)
     assert SandboxConfig(s3_base_url="http://s3.test/").s3_base_url == "http://s3.test"
+
+
+def test_records_belong_to_one_account_each() -> None:
+    dataset = build_dataset(DEMO)
+    demo, other = (a.account for a in DEMO.accounts("bird"))
+    mine, theirs = dataset.listing("bird", demo)[3], dataset.listing("bird", other)[3]
+    assert dataset.listing("bird") == dataset.listing("bird", demo)
+    assert dataset.get("bird", theirs.id) == theirs  # ids are unique across accounts
+    assert dataset.get("bird", theirs.id, other) == theirs
+    assert dataset.get("bird", theirs.id, demo) is None
+    assert dataset.position("bird", theirs.id, other) == theirs.sort_key
+    assert dataset.position("bird", theirs.id) is None
+    dataset.delete("bird", theirs.id)
+    assert dataset.position("bird", theirs.id, other) == theirs.sort_key  # still a position
+    assert dataset.position("bird", theirs.id, demo) is None  # but only in its own account
+    moved = dataset.put(replace(mine, account=other))
+    assert moved in dataset.listing("bird", other) and mine not in dataset.listing("bird")
+    assert dataset.accounts("bird") == [demo, other]
+    assert len(dataset) == 3 * DEMO.recordings_per_provider - 1  # the primary accounts
+    assert len(list(dataset.all_records())) == 6 * DEMO.recordings_per_provider - 1
+
+
+def test_primary_accounts_of_a_bare_dataset() -> None:
+    record = build_dataset(DEMO).listing("signalwire")[0]
+    elsewhere = replace(record, account="c0ffee00-0000-4000-8000-000000000000")
+    default, chosen = Dataset(), Dataset(primary={"signalwire": elsewhere.account})
+    for dataset in (default, chosen):
+        dataset.put(record)
+        dataset.put(replace(elsewhere, id="c0ffee00-0000-4000-8000-000000000001"))
+    assert default.listing("signalwire") == [record]
+    assert [r.account for r in chosen.listing("signalwire")] == [elsewhere.account]
+    assert chosen.primary["twilio"] == DEMO.twilio_account_sid
