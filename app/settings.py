@@ -606,7 +606,7 @@ def _limits(env: _Env) -> RequestLimits:
     return RequestLimits(
         max_body_bytes=env.integer("GATEWAY_MAX_BODY_BYTES", 65536, low=256, high=64 * 2**20),
         max_tokens=env.integer("GATEWAY_MAX_TOKENS", 2000, low=10, high=100000),
-        max_depth=env.integer("GATEWAY_MAX_DEPTH", 12, low=3, high=100),
+        max_depth=env.integer("GATEWAY_MAX_DEPTH", 12, low=1, high=100),
         max_aliases=env.integer("GATEWAY_MAX_ALIASES", 100, low=1, high=10000),
         max_cost=env.integer("GATEWAY_MAX_COST", 500, low=1, high=10**6),
         introspection=_flag(env, "GATEWAY_INTROSPECTION"),
