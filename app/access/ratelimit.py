@@ -20,8 +20,9 @@ The counting is the ``limits`` library's; this module adds the gateway's rules o
   rate is part of the key: a tenant whose rate changes starts on a fresh budget.
 - **Refusals**: a request costing more than the whole limit can never pass and is refused
   without counting; a refused request spends nothing. ``retry_after`` is worked out from
-  the window's counts (``seconds_until_fits``), so it holds for a cost of several units,
-  not only for the next single unit.
+  the window's counts (``seconds_until_fits``), so it holds for a cost of several units;
+  limits' own ``reset_time`` is for one unit, and in Redis often reads "now" right after
+  a hit (this window's TTL is then exactly two windows, which it takes modulo one).
 - **Outages**: a failing or frozen storage (Redis down, stopped, slow) fails OPEN: the
   request passes, since refusing every tenant because Redis is away would turn a cache
   outage into a gateway outage. Each hit waits at most ``timeout`` for the storage; the
