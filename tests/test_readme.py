@@ -68,6 +68,18 @@ def test_the_error_tables_name_every_code() -> None:
         assert f"`{code}`" in section
 
 
+def test_the_example_config_is_a_working_config(tmp_path: Path) -> None:
+    [example] = re.findall(r"```toml\n(.*?)```", README, re.DOTALL)
+    path = tmp_path / "gateway.toml"
+    path.write_text(example)
+    secrets = set(re.findall(r'"env:([A-Z_]+)"', example))
+    settings = Settings.from_env({"GATEWAY_CONFIG": str(path)} | {name: "x" for name in secrets})
+    tenants = settings.tenant_settings()
+    assert sorted(tenants) == ["acme", "globex"]
+    assert tenants["acme"].twilio and tenants["acme"].bird and tenants["globex"].signalwire
+    assert settings.jwt is not None and settings.client_auth
+
+
 def test_the_readme_points_at_nothing_outside_the_repository() -> None:
     assert "shared/" not in README and "../" not in README
     for target in re.findall(r"\]\(([^)#]+)\)", README):

@@ -138,7 +138,8 @@ async def test_an_empty_selection_set_is_a_parse_error(client: httpx.AsyncClient
 async def test_depth_over_the_limit_is_refused(
     env: dict[str, str], sandbox_app: Starlette, sandbox: Sandbox
 ) -> None:
-    """The schema nests 5 deep at most (below the default of 12; strawberry counts the root fields as 0): checked with a lower one."""
+    """The schema nests 5 deep at most, below the default of 12 (Strawberry counts the root
+    fields as 0): checked with a lower one."""
     settings = Settings.from_env(env | {"GATEWAY_MAX_DEPTH": "2"})
     async with gateway_client(settings, httpx.ASGITransport(app=sandbox_app)) as client:
         _, body = await post(client, "{ recordings { edges { node { id } } } }")
