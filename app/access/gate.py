@@ -7,9 +7,9 @@ Everything here happens before GraphQL parses anything, and costs no upstream re
    none: it holds no data, and a browser cannot send a header when it opens it.
 2. **Size**: a body over ``GATEWAY_MAX_BODY_BYTES`` is 413, from its ``Content-Length`` when it
    has one, else as soon as the bytes read pass the limit (never buffered whole).
-3. **Shape**: a POST body must be a JSON object (UTF-8), with ``query`` and ``operationName``
-   strings or null and ``variables`` and ``extensions`` objects or null; a GET's
-   ``variables`` and ``extensions`` parameters likewise. Anything else is 400 BAD_REQUEST,
+3. **Shape**: a POST body must be a JSON object (UTF-8), with a ``query`` string,
+   ``operationName`` a string or null and ``variables`` and ``extensions`` objects or null; a
+   GET's parameters likewise. Anything else is 400 BAD_REQUEST,
    in the same ``{"errors": [...]}`` shape as every GraphQL error, never a 500.
 
 The request then goes on to the GraphQL view with the body it was checked with, and the
@@ -154,6 +154,9 @@ def _check_members(data: Mapping[str, Any]) -> None:
         if value is not None and not isinstance(value, kind):
             what = "a string" if kind is str else "an object"
             raise BadRequestError(f"`{name}` must be {what} or null")
+    query = data.get("query")
+    if query is None or not query.strip():
+        raise BadRequestError("the request has no `query`")
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:

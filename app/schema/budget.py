@@ -1,8 +1,9 @@
 """What a request may spend, checked once it is valid and before it runs.
 
 1. **Cost**: the upstream requests the operation may make (``app.schema.cost``), for the
-   caller's tenant. Over ``GATEWAY_MAX_COST`` it is refused with COST_LIMIT_EXCEEDED
-   (``extensions.cost``, ``extensions.maxCost``).
+   caller's tenant. Over ``GATEWAY_MAX_COST``, or over the tenant's whole rate budget (it could
+   never run), it is refused with COST_LIMIT_EXCEEDED (``extensions.cost``,
+   ``extensions.maxCost``).
 2. **Rate**: the tenant's rate limit, counted in those same cost units and shared by every
    replica through the rate limiter's storage (``app.access.ratelimit``). Over it, the
    response is HTTP 429 with ``Retry-After`` and RATE_LIMITED.
@@ -53,6 +54,9 @@ class RequestBudget(SchemaExtension):
             max_batch=settings.max_batch,
         )
         limit = settings.limits.max_cost
+        rate = tenant.rate_limit
+        if rate is not None and rate.amount < limit:
+            limit = rate.amount  # a request over its tenant's whole budget could never run
         if cost > limit:
             _refuse(
                 execution,
@@ -62,8 +66,8 @@ class RequestBudget(SchemaExtension):
                     max_cost=limit,
                 ),
             )
-        elif tenant.rate_limit is not None and cost > 0:
-            decision = await context.limiter.hit(tenant.name, tenant.rate_limit, cost)
+        elif rate is not None and cost > 0:
+            decision = await context.limiter.hit(tenant.name, rate, cost)
             if not decision.allowed:
                 context.response.status_code = 429
                 context.response.headers["retry-after"] = str(decision.retry_after)

@@ -147,3 +147,18 @@ async def test_depth_over_the_limit_is_refused(
         assert error["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
         assert "exceeds maximum operation depth of 2" in error["message"]
         assert sandbox.requests == []
+
+
+async def test_a_request_over_the_whole_rate_budget_is_over_the_cost_limit(
+    env: dict[str, str], sandbox_app: Starlette, sandbox: Sandbox
+) -> None:
+    """It could never run, so waiting would not help: not RATE_LIMITED, and nothing spent."""
+    settings = Settings.from_env(env | {"GATEWAY_RATE_LIMIT": "5/minute"})
+    async with gateway_client(settings, httpx.ASGITransport(app=sandbox_app)) as client:
+        status, body = await post(client, refs(6))
+        assert status == 200
+        [error] = body["errors"]
+        assert error["extensions"] == {"code": "COST_LIMIT_EXCEEDED", "cost": 6, "maxCost": 5}
+        assert sandbox.requests == []
+        status, body = await post(client, refs(5))
+        assert status == 200

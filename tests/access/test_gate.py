@@ -106,6 +106,9 @@ async def test_without_client_auth_the_one_tenant_is_open(gateway: httpx.AsyncCl
         (b"{", "application/json"),
         (b"", "application/json"),
         (b'{"query": 1}', "application/json"),
+        (b"{}", "application/json"),
+        (b'{"query": null}', "application/json"),
+        (b'{"query": "  "}', "application/json"),
         (b'{"query": "{ __typename }", "variables": []}', "application/json"),
         (b'{"query": "{ __typename }", "operationName": {}}', "application/json"),
         (b'{"query": "{ __typename }", "extensions": "x"}', "application/json"),
@@ -130,10 +133,16 @@ async def test_a_body_that_is_not_a_graphql_request_is_400(
 
 @pytest.mark.parametrize(
     "params",
-    [{"query": SAMPLE, "variables": "{"}, {"query": SAMPLE, "variables": "[1]"}],
+    [
+        {"query": SAMPLE, "variables": "{"},
+        {"query": SAMPLE, "variables": "[1]"},
+        {"variables": "{}"},
+        {"query": ""},
+    ],
 )
 async def test_bad_get_parameters_are_400(keyed: httpx.AsyncClient, params: dict[str, str]) -> None:
-    response = await keyed.get("/graphql", params=params, headers=bearer(KEY))
+    headers = bearer(KEY) | {"accept": "application/json"}
+    response = await keyed.get("/graphql", params=params, headers=headers)
     assert response.status_code == 400
     assert refusal(response) == "BAD_REQUEST"
 
