@@ -357,6 +357,8 @@ async def test_a_tampered_token_is_refused(verifier: JwtVerifier, keys: Keys) ->
         f"{b64(b'[1]')}.e30.",
         f"{b64(json.dumps({'alg': 'RS256', 'kid': 7}).encode())}.e30.",
         "x" * 20000,
+        "\u00e9.e30.x",
+        f"{b64(bytes([0xFF, 0xFE]))}.e30.x",
     ],
 )
 async def test_malformed_tokens_are_refused(
