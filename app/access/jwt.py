@@ -164,7 +164,8 @@ class JwtVerifier:
         self._key_set: _KeySet | None = None
         self._expires_at = float("-inf")
         self._next_fetch_at = float("-inf")
-        self._fetching: asyncio.Task[bool] | None = None
+        self._fetching: asyncio.Task[None] | None = None
+        self._fetch_failed = False  # the last fetch, so a kid it might have brought is unknown
 
     async def verify(self, token: str) -> JwtClaims:
         """The claims of a trusted token, or InvalidTokenError saying why not."""
@@ -214,29 +215,34 @@ class JwtVerifier:
         """The keys that may have signed a token with this ``kid`` (fetched when needed)."""
         if self._pem_keys is not None:  # one key: the kid says nothing
             return self._pem_keys
+        found = self._find(kid)
+        if found:
+            if self._clock() >= self._expires_at:
+                self._fetch_started()  # a refresh, in the background: these keys serve meanwhile
+            return found
+        fetching = self._fetch_started()
+        if fetching is not None:
+            # Shielded: a caller that gives up does not cancel the fetch others wait for.
+            await asyncio.shield(fetching)
+            found = self._find(kid)
+            if found:
+                return found
+        if self._key_set is None or self._fetch_failed:
+            raise InvalidTokenError(CANNOT_FETCH)
+        raise InvalidTokenError("unknown signing key")
+
+    def _find(self, kid: str | None) -> list[_Key]:
+        return self._key_set.find(kid) if self._key_set is not None else []
+
+    def _fetch_started(self) -> asyncio.Task[None] | None:
+        """The fetch under way; one is started if none is and the last began long enough ago."""
         now = self._clock()
-        found = self._key_set.find(kid) if self._key_set is not None else []
-        wanted = not found or now >= self._expires_at
-        if wanted and (self._fetching is not None or now >= self._next_fetch_at):
-            fetched = await self._refresh()
-            found = self._key_set.find(kid) if self._key_set is not None else []
-            if not found and not fetched:
-                raise InvalidTokenError(CANNOT_FETCH)
-        if not found:
-            raise InvalidTokenError(
-                CANNOT_FETCH if self._key_set is None else "unknown signing key"
-            )
-        return found
-
-    async def _refresh(self) -> bool:
-        """Fetch the key set, or join the fetch under way; whether it succeeded."""
-        if self._fetching is None:
-            self._next_fetch_at = self._clock() + REFETCH_INTERVAL
+        if self._fetching is None and now >= self._next_fetch_at:
+            self._next_fetch_at = now + REFETCH_INTERVAL
             self._fetching = asyncio.create_task(self._fetch_and_keep())
-        # Shielded: a caller that gives up does not cancel the fetch others wait for.
-        return await asyncio.shield(self._fetching)
+        return self._fetching
 
-    async def _fetch_and_keep(self) -> bool:
+    async def _fetch_and_keep(self) -> None:
         try:
             key_set = await self._fetch()
         except (
@@ -248,12 +254,12 @@ class JwtVerifier:
             RecursionError,
         ) as exc:
             logger.warning("%s (%s): %s", CANNOT_FETCH, self._safe_url(), _reason(exc))
-            return False
+            self._fetch_failed = True
+            return
         finally:
             self._fetching = None
-        self._key_set = key_set
+        self._key_set, self._fetch_failed = key_set, False
         self._expires_at = self._clock() + self._jwks_ttl
-        return True
 
     async def _fetch(self) -> _KeySet:
         assert self._jwks_url is not None and self._transport is not None

@@ -135,7 +135,9 @@ class IdentityProvider:
     jwks: dict[str, Any] = field(default_factory=dict)
     status: int = 200
     body: bytes | None = None  # served as is instead of ``jwks``
-    fetches: int = 0
+    gate: threading.Event | None = None  # when set, answers wait until it opens
+    fetches: int = 0  # requests received
+    answered: int = 0  # requests answered
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -153,6 +155,10 @@ def identity_provider() -> Iterator[IdentityProvider]:
     async def jwks(request: Request) -> Response:
         with provider.lock:
             provider.fetches += 1
+        if provider.gate is not None:
+            await asyncio.to_thread(provider.gate.wait, 10)
+        with provider.lock:
+            provider.answered += 1
         body = provider.body if provider.body is not None else json.dumps(provider.jwks).encode()
         return Response(body, status_code=provider.status, media_type="application/json")
 
@@ -168,7 +174,8 @@ def idp(identity_provider: IdentityProvider, keys: Keys) -> IdentityProvider:
     identity_provider.publish(
         public_jwk(keys.rsa_1, "rsa-1", "RS256"), public_jwk(keys.ec_1, "ec-1", "ES256")
     )
-    identity_provider.status, identity_provider.body, identity_provider.fetches = 200, None, 0
+    identity_provider.status, identity_provider.body, identity_provider.gate = 200, None, None
+    identity_provider.fetches = identity_provider.answered = 0
     return identity_provider
 
 
@@ -241,7 +248,7 @@ async def test_a_valid_token_gives_its_tenant(
     assert idp.fetches == 1
 
 
-async def test_the_key_set_is_cached_for_its_ttl(
+async def test_the_key_set_is_refreshed_after_its_ttl_without_making_anyone_wait(
     verifier: JwtVerifier, idp: IdentityProvider, keys: Keys, clock: Clock
 ) -> None:
     for _ in range(3):
@@ -249,9 +256,15 @@ async def test_the_key_set_is_cached_for_its_ttl(
     clock.now += TTL - 1
     await verifier.verify(token(keys.ec_1, "ES256", "ec-1"))
     assert idp.fetches == 1
+    idp.publish(public_jwk(keys.rsa_1, "rsa-1", "RS256"), public_jwk(keys.rsa_2, "rsa-2"))
+    idp.gate = threading.Event()  # the provider holds its answers until the gate opens
     clock.now += 1
-    await verifier.verify(token(keys.rsa_1))
-    assert idp.fetches == 2
+    assert (await verifier.verify(token(keys.rsa_1))).tenant == "acme"
+    assert idp.answered == 1, "the cached keys served while the refresh was held"
+    idp.gate.set()
+    # A key only the new set has: its verification waits for the refresh under way.
+    assert (await verifier.verify(token(keys.rsa_2, kid="rsa-2"))).tenant == "acme"
+    assert (idp.fetches, idp.answered) == (2, 2)
 
 
 async def test_an_audience_list_naming_the_gateway_is_accepted(
@@ -323,10 +336,10 @@ async def test_the_algorithm_must_suit_the_key_the_kid_names(
     # The JWK says RS256: the same RSA key does not verify PS256 for it.
     assert await refused(verifier, token(keys.rsa_1, "PS256", "rsa-1")) == "algorithm not allowed"
     # A JWK that names no algorithm verifies every allowed one its key type suits.
-    idp.publish(public_jwk(keys.rsa_1, "rsa-1"))
-    clock.now += TTL
-    assert (await verifier.verify(token(keys.rsa_1, "PS256", "rsa-1"))).tenant == "acme"
-    assert (await verifier.verify(token(keys.rsa_1, "RS256", "rsa-1"))).tenant == "acme"
+    idp.publish(public_jwk(keys.rsa_1, "any-rsa"))
+    clock.now += REFETCH_INTERVAL
+    assert (await verifier.verify(token(keys.rsa_1, "PS256", "any-rsa"))).tenant == "acme"
+    assert (await verifier.verify(token(keys.rsa_1, "RS256", "any-rsa"))).tenant == "acme"
 
 
 async def test_an_algorithm_not_in_the_allow_list_is_refused(make: Make, keys: Keys) -> None:
@@ -476,18 +489,23 @@ async def test_a_cached_set_keeps_verifying_while_the_provider_fails(
     await verifier.verify(token(keys.rsa_1))
     idp.status = 503
     clock.now += TTL
-    assert (await verifier.verify(token(keys.rsa_1))).tenant == "acme"
+    assert (await verifier.verify(token(keys.rsa_1))).tenant == "acme"  # and a refresh starts
+    # A kid the failed refresh might have brought: refused, saying why. (This waits for the
+    # refresh if it is still under way.)
+    assert await refused(verifier, token(keys.rsa_2, kid="rsa-2")) == CANNOT_FETCH
     assert idp.fetches == 2
     assert fetch_warnings(caplog) == [f"{CANNOT_FETCH} ({idp.jwks_url}): HTTP 503"]
-    # A new kid while the provider fails: it cannot be fetched, and says so.
-    clock.now += REFETCH_INTERVAL
-    assert await refused(verifier, token(keys.rsa_2, kid="rsa-2")) == CANNOT_FETCH
+    # The cached keys keep serving, and the provider is not asked again within the interval.
     assert (await verifier.verify(token(keys.ec_1, "ES256", "ec-1"))).tenant == "acme"
-    assert idp.fetches == 3
+    assert (await verifier.verify(token(keys.rsa_1))).tenant == "acme"
+    assert await refused(verifier, token(keys.rsa_2, kid="rsa-2")) == CANNOT_FETCH
+    assert idp.fetches == 2
     idp.status = 200
+    idp.publish(public_jwk(keys.rsa_1, "rsa-1", "RS256"), public_jwk(keys.rsa_2, "rsa-2"))
     clock.now += REFETCH_INTERVAL
-    await verifier.verify(token(keys.rsa_1))
-    assert idp.fetches == 4, "back to normal once the provider answers"
+    assert (await verifier.verify(token(keys.rsa_2, kid="rsa-2"))).tenant == "acme"
+    assert idp.fetches == 3, "back to normal once the provider answers"
+    assert len(fetch_warnings(caplog)) == 1
 
 
 @pytest.mark.parametrize(
