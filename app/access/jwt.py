@@ -16,11 +16,13 @@ Why not pyjwt's ``PyJWKClient``: it fetches with blocking ``urllib`` inside the 
 The JWKS is fetched here over an httpx transport (the caller's, so its egress proxy and CA
 apply; a transport passed in is borrowed, never closed) and parsed with ``jwt.PyJWK``.
 
-The key set is cached for ``jwks_ttl`` seconds. A token whose ``kid`` is not in it makes the
-verifier fetch again (the provider rotated its keys), but there is at most one fetch per
-``REFETCH_INTERVAL`` whatever the reason, so a flood of made-up kids, or a provider that is
-down, costs the provider one request per 30 s; concurrent verifications share one fetch.
-When a fetch fails, the set fetched before stays in use; with none, tokens are refused.
+The key set is cached for ``jwks_ttl`` seconds; past that, its keys keep serving while a
+refresh runs in the background, so a slow provider never holds requests up. A token whose
+``kid`` is not in the set waits for a fetch (the provider rotated its keys), but there is at
+most one fetch per ``REFETCH_INTERVAL`` whatever the reason, so a flood of made-up kids, or
+a provider that is down, costs the provider one request per 30 s (a ``jwks_ttl`` below that
+acts as 30 s); concurrent verifications share one fetch. When a fetch fails, the set fetched
+before stays in use; with none, tokens are refused.
 
 The messages of ``InvalidTokenError`` go to the client: short and fixed, never carrying the
 token nor anything read from it (a ``kid`` included). Only a failed fetch is logged.
