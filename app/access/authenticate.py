@@ -11,6 +11,7 @@ never whether some tenant exists.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from app.access.jwt import InvalidTokenError, JwtVerifier
@@ -18,6 +19,7 @@ from app.access.keys import KeyRing
 from app.errors import ConfigError, UnauthenticatedError
 from app.settings import Settings
 from app.tenants import Tenant, Tenants
+from app.upstream import build_transport
 
 
 @dataclass(frozen=True)
@@ -31,10 +33,17 @@ class Principal:
 class Authenticator:
     """Turns an ``Authorization`` header into a Principal, or UNAUTHENTICATED."""
 
-    def __init__(self, tenants: Tenants, keys: KeyRing, jwt: JwtVerifier | None = None) -> None:
+    def __init__(
+        self,
+        tenants: Tenants,
+        keys: KeyRing,
+        jwt: JwtVerifier | None = None,
+        on_close: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
         self._tenants = tenants
         self._keys = keys
         self._jwt = jwt
+        self._on_close = on_close
         self.required = bool(keys) or jwt is not None
         self._anonymous: Principal | None = None
         if not self.required:
@@ -53,22 +62,27 @@ class Authenticator:
             for name, tenant in settings.tenant_settings().items()
             for digest in tenant.api_keys
         }
-        jwt = None
-        if settings.jwt is not None:
-            jwt = JwtVerifier(
-                issuer=settings.jwt.issuer,
-                audience=settings.jwt.audience,
-                tenant_claim=settings.jwt.tenant_claim,
-                jwks_url=settings.jwt.jwks_url,
-                public_key_pem=settings.jwt.public_key_pem,
-                algorithms=settings.jwt.algorithms,
-                timeout=settings.upstream_timeout,
-            )
-        return cls(tenants, KeyRing(owners), jwt)
+        if settings.jwt is None:
+            return cls(tenants, KeyRing(owners))
+        # The identity provider is reached the way providers are (egress proxy, private CA).
+        transport = build_transport(settings)
+        jwt = JwtVerifier(
+            issuer=settings.jwt.issuer,
+            audience=settings.jwt.audience,
+            tenant_claim=settings.jwt.tenant_claim,
+            jwks_url=settings.jwt.jwks_url,
+            public_key_pem=settings.jwt.public_key_pem,
+            algorithms=settings.jwt.algorithms,
+            transport=transport,
+            timeout=settings.upstream_timeout,
+        )
+        return cls(tenants, KeyRing(owners), jwt, on_close=transport.aclose)
 
     async def aclose(self) -> None:
         if self._jwt is not None:
             await self._jwt.aclose()
+        if self._on_close is not None:
+            await self._on_close()
 
     async def authenticate(self, authorization: str | None) -> Principal:
         """The caller named by the ``Authorization`` header's value."""
