@@ -257,3 +257,50 @@ async def test_aiocache_redis_still_needs_current_redis_cache(
     with pytest.warns(DeprecationWarning, match="close"):
         await cache.close()
     assert inspect.signature(RedisCache._set).parameters.keys() >= {"key", "value", "ttl"}
+
+
+@strawberry.type
+class CountingQuery:
+    calls: strawberry.Private[list[int]] = field(default_factory=list)
+
+    @strawberry.field
+    def hello(self, info: strawberry.Info) -> str:
+        info.context.append(1)
+        return "hi"
+
+
+async def test_an_extension_that_sets_the_result_stops_execution() -> None:
+    """app/schema/budget.py refuses a request by setting ``execution_context.result`` in
+    on_execute before its yield: Strawberry must then return it and run no resolver."""
+    from graphql import ExecutionResult as GraphQLResult
+    from strawberry.extensions import SchemaExtension
+
+    class Refuse(SchemaExtension):
+        def on_execute(self) -> Any:
+            self.execution_context.result = GraphQLResult(
+                data=None, errors=[GraphQLError("refused")]
+            )
+            yield
+
+    calls: list[int] = []
+    probe = GatewaySchema(query=CountingQuery, extensions=[Refuse])
+    result = await probe.execute("{ hello }", context_value=calls)
+    assert calls == [], "Strawberry ran resolvers although an extension had set the result"
+    assert [error.message for error in result.errors or []] == ["refused"]
+
+
+async def test_parse_options_reach_graphql_core_parse() -> None:
+    """app/schema/documents.py puts max_tokens and allow_empty_selection_sets in the
+    execution context's parse_options: Strawberry must hand them to graphql-core's parse."""
+    from app.schema.documents import CachedDocuments, DocumentCache
+
+    probe = GatewaySchema(
+        query=CountingQuery,
+        extensions=[lambda: CachedDocuments(DocumentCache(), max_tokens=5)],
+    )
+    result = await probe.execute("{ }", context_value=[])
+    assert result.errors and "Expected Name" in result.errors[0].message, (
+        "an empty selection set was parsed: allow_empty_selection_sets=False did not reach parse"
+    )
+    result = await probe.execute("{ a: hello b: hello }", context_value=[])
+    assert result.errors and "more than 5 tokens" in result.errors[0].message
