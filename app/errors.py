@@ -8,6 +8,7 @@ Every error a client can see is a ``GatewayError`` and carries a stable ``code``
     ├── RequestRefusedError              (before GraphQL runs: an HTTP status of its own)
     │   ├── UnauthenticatedError         UNAUTHENTICATED     -> 401 (+ WWW-Authenticate)
     │   ├── BadRequestError              BAD_REQUEST         -> 400 (not a GraphQL request)
+    │   ├── MethodNotAllowedError        METHOD_NOT_ALLOWED  -> 405 (+ Allow)
     │   └── PayloadTooLargeError         PAYLOAD_TOO_LARGE   -> 413
     ├── ForbiddenError                   FORBIDDEN (the caller's scopes do not allow a field)
     ├── CostLimitExceededError           COST_LIMIT_EXCEEDED (+ cost, maxCost)
@@ -88,6 +89,13 @@ class BadRequestError(RequestRefusedError):
 
     code = "BAD_REQUEST"
     status = 400
+
+
+class MethodNotAllowedError(RequestRefusedError):
+    """``/graphql`` takes GET (queries, and the GraphiQL page) and POST only."""
+
+    code = "METHOD_NOT_ALLOWED"
+    status = 405
 
 
 class PayloadTooLargeError(RequestRefusedError):

@@ -32,6 +32,7 @@ from strawberry.asgi import GraphQL
 from app.access.authenticate import Authenticator
 from app.errors import (
     BadRequestError,
+    MethodNotAllowedError,
     PayloadTooLargeError,
     RequestRefusedError,
     UnauthenticatedError,
@@ -60,6 +61,8 @@ class GraphQLGate:
         headers = Headers(scope=scope)
         state: dict[str, Any] = scope.setdefault("state", {})
         try:
+            if scope["method"] not in ("GET", "POST"):
+                raise MethodNotAllowedError(f"{scope['method']} is not served: use GET or POST")
             if _wants_ide(scope, headers):
                 # Served here, as the view would, but with no caller to build a context for.
                 page = await self.app.render_graphql_ide(Request(scope, receive))
@@ -86,6 +89,8 @@ def refusal(exc: RequestRefusedError) -> JSONResponse:
     headers = {"cache-control": "no-store"}
     if isinstance(exc, UnauthenticatedError):
         headers["www-authenticate"] = 'Bearer realm="recording-gateway"'
+    if isinstance(exc, MethodNotAllowedError):
+        headers["allow"] = "GET, POST"
     body = {"errors": [{"message": exc.message, "extensions": {"code": exc.code}}]}
     return JSONResponse(body, status_code=exc.status, headers=headers)
 

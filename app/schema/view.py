@@ -1,19 +1,25 @@
 """The GraphQL endpoint: Strawberry's ASGI app with a typed, per-request context.
 
 It sits behind the gate (``app.access.gate``), which has authenticated the caller and
-checked the body: the context is built for the caller's tenant.
+checked the body: the context is built for the caller's tenant. What Strawberry itself still
+refuses over HTTP (an unknown ``operationName``, a mutation over GET) leaves in the gate's
+typed ``{"errors": [...]}`` shape rather than as Strawberry's plain text.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from cross_web import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 
 from app.access.authenticate import Principal
+from app.access.gate import refusal
+from app.errors import BadRequestError, MethodNotAllowedError
 from app.schema import GatewaySchema
 from app.schema.context import Context
 from app.schema.loaders import Loaders
@@ -24,6 +30,17 @@ class GatewayGraphQL(GraphQL[Context, None]):
 
     def __init__(self, schema: GatewaySchema, **kwargs: Any) -> None:
         super().__init__(schema, graphql_ide="graphiql", **kwargs)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        try:
+            response = await self.run(Request(scope, receive))
+        except HTTPException as exc:  # what Strawberry's own __call__ sends as plain text
+            kind = MethodNotAllowedError if exc.status_code == 405 else BadRequestError
+            response = refusal(kind(exc.reason))
+        await response(scope, receive, send)
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket

@@ -213,3 +213,25 @@ async def test_a_full_query_works_with_a_key(keyed: httpx.AsyncClient) -> None:
         "/graphql", json={"query": RECORDING_QUERY, "variables": variables}, headers=bearer(KEY)
     )
     assert response.json()["data"]["recording"]["id"] == variables["id"]
+
+
+async def test_what_strawberry_refuses_leaves_in_the_same_typed_shape(
+    keyed: httpx.AsyncClient,
+) -> None:
+    """Strawberry itself answers these in plain text; the gateway keeps one error shape."""
+    unknown = {"query": "query A { __typename }", "operationName": "B"}
+    response = await keyed.post("/graphql", json=unknown, headers=bearer(KEY))
+    assert (response.status_code, refusal(response)) == (400, "BAD_REQUEST")
+    assert "Unknown operation" in response.text
+    headers = bearer(KEY) | {"accept": "application/json"}
+    response = await keyed.get("/graphql", params={"query": "mutation { x }"}, headers=headers)
+    assert (response.status_code, refusal(response)) == (400, "BAD_REQUEST")
+
+
+@pytest.mark.parametrize("method", ["PUT", "DELETE", "PATCH", "HEAD"])
+async def test_other_methods_are_405(keyed: httpx.AsyncClient, method: str) -> None:
+    response = await keyed.request(method, "/graphql", headers=bearer(KEY))
+    assert response.status_code == 405
+    assert response.headers["allow"] == "GET, POST"
+    if method != "HEAD":
+        assert refusal(response) == "METHOD_NOT_ALLOWED"
