@@ -31,6 +31,7 @@ from aiocache.serializers import StringSerializer
 
 from app.errors import RecordingNotFoundError
 from app.models import Provider, Recording
+from app.outages import Outage
 from app.settings import CacheSettings
 
 logger = logging.getLogger("app.cache")
@@ -111,7 +112,11 @@ class RecordingCache:
         self._backend = backend
         self._policy = policy or TtlPolicy()
         self._inflight: dict[str, asyncio.Future[Recording]] = {}
-        self._healthy = True
+        self._outage = Outage(
+            logger,
+            "cache unavailable (%s); answering from the providers until it is back",
+            "cache is back; caching resumed",
+        )
 
     @classmethod
     def from_settings(cls, settings: CacheSettings) -> RecordingCache:
@@ -165,9 +170,9 @@ class RecordingCache:
         try:
             value = await self._backend.get(key)
         except Exception as exc:  # any backend failure means "no cache", never a failed query
-            self._failed(exc)
+            self._outage.failed(exc)
             return None
-        self._succeeded()
+        self._outage.succeeded()
         if value is None:
             return None
         try:
@@ -182,22 +187,9 @@ class RecordingCache:
         try:
             await self._backend.set(key, value, ttl=ttl)
         except Exception as exc:
-            self._failed(exc)
+            self._outage.failed(exc)
         else:
-            self._succeeded()
-
-    def _failed(self, exc: Exception) -> None:
-        if self._healthy:
-            self._healthy = False
-            logger.warning(
-                "cache unavailable (%s); answering from the providers until it is back",
-                type(exc).__name__,
-            )
-
-    def _succeeded(self) -> None:
-        if not self._healthy:
-            self._healthy = True
-            logger.warning("cache is back; caching resumed")
+            self._outage.succeeded()
 
 
 # The codec. msgspec reads the stored shape off the dataclasses' type hints, so a field

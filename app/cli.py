@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import ipaddress
 import logging
 import sys
 from collections.abc import Sequence
@@ -21,7 +20,7 @@ from starlette.applications import Starlette
 from app import logs
 from app.access.keys import key_hash, new_key
 from app.errors import ConfigError
-from app.settings import DEFAULT_TENANT, Settings
+from app.settings import DEFAULT_TENANT, Settings, is_loopback
 
 OPEN_WARNING = (
     "serving on {host} WITHOUT client auth (--insecure-no-auth): anyone who reaches the port "
@@ -92,16 +91,6 @@ def _new_key(tenant: str) -> int:
             f'  api_keys = ["sha256:{key_hash(key)}"]'
         )
     return 0
-
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` (an address to bind) is reachable from this machine only."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _serve(settings: Settings, host: str, port: int, *, demo: bool, insecure: bool) -> int:

@@ -15,6 +15,7 @@ line shows them.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import re
@@ -594,6 +595,16 @@ def _cache(env: _Env) -> CacheSettings:
     return replace(
         policy, kind="redis", host=parts.hostname, port=port, db=int(db), password=password
     )
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (a name or an address) is reachable from this machine only."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _base_url(value: str, name: str) -> str:

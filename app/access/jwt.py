@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import ipaddress
 import json
 import logging
 import time
@@ -45,6 +44,7 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
+from app.settings import is_loopback
 from app.upstream.client import USER_AGENT
 
 logger = logging.getLogger("app.access.jwt")
@@ -330,18 +330,9 @@ def _checked_jwks_url(url: str) -> str:
     parsed = httpx.URL(url)
     if parsed.scheme == "https" and parsed.host:
         return url
-    if parsed.scheme == "http" and _is_loopback(parsed.host):
+    if parsed.scheme == "http" and is_loopback(parsed.host):
         return url
     raise ValueError("jwks_url must be an https URL (http only to a loopback address)")
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _algorithms_for(key: object) -> frozenset[str]:

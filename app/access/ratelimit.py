@@ -48,6 +48,7 @@ from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
+from app.outages import Outage
 from app.settings import CacheSettings
 
 logger = logging.getLogger(__name__)
@@ -134,7 +135,11 @@ class RateLimiter:
         self._strategy = SlidingWindowCounterRateLimiter(storage)
         self._timeout = timeout
         self._on_close = on_close
-        self._healthy = True
+        self._outage = Outage(
+            logger,
+            "rate-limit storage unavailable (%s); requests pass unlimited until it is back",
+            "rate-limit storage is back; rate limits apply again",
+        )
 
     @classmethod
     def from_settings(
@@ -180,24 +185,11 @@ class RateLimiter:
                     wait = seconds_until_fits(window, expiry, rate.amount - cost + 1)
                     decision = Decision(allowed=False, retry_after=math.floor(wait) + 1)
         except Exception as exc:  # any storage failure lets the request through
-            self._failed(exc)
+            self._outage.failed(exc)
             return ALLOWED
-        self._succeeded()
+        self._outage.succeeded()
         return decision
 
     async def aclose(self) -> None:
         if self._on_close is not None:
             await self._on_close()
-
-    def _failed(self, exc: Exception) -> None:
-        if self._healthy:
-            self._healthy = False
-            logger.warning(
-                "rate-limit storage unavailable (%s); requests pass unlimited until it is back",
-                type(exc).__name__,
-            )
-
-    def _succeeded(self) -> None:
-        if not self._healthy:
-            self._healthy = True
-            logger.warning("rate-limit storage is back; rate limits apply again")
