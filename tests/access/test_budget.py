@@ -3,6 +3,7 @@ each refusal typed and without an upstream request."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -29,9 +30,15 @@ def env(sandbox_config: SandboxConfig) -> dict[str, str]:
     return sandbox_env(sandbox_config)
 
 
+def gateway_with(
+    env: dict[str, str], sandbox: Starlette
+) -> contextlib.AbstractAsyncContextManager[httpx.AsyncClient]:
+    return gateway_client(Settings.from_env(env), httpx.ASGITransport(app=sandbox))
+
+
 @pytest.fixture
 async def client(env: dict[str, str], sandbox_app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
-    async with gateway_client(Settings.from_env(env), httpx.ASGITransport(app=sandbox_app)) as c:
+    async with gateway_with(env, sandbox_app) as c:
         yield c
 
 
@@ -46,8 +53,7 @@ async def post(
 async def test_a_request_over_the_cost_limit_is_refused_before_any_upstream_call(
     env: dict[str, str], sandbox_app: Starlette, sandbox: Sandbox
 ) -> None:
-    settings = Settings.from_env(env | {"GATEWAY_MAX_COST": "50"})
-    async with gateway_client(settings, httpx.ASGITransport(app=sandbox_app)) as client:
+    async with gateway_with(env | {"GATEWAY_MAX_COST": "50"}, sandbox_app) as client:
         status, body = await post(client, refs(51))
         assert status == 200
         [error] = body["errors"]
@@ -80,8 +86,7 @@ async def test_the_estimate_is_shown_when_asked(client: httpx.AsyncClient) -> No
 async def test_the_rate_limit_counts_cost_and_answers_429(
     env: dict[str, str], sandbox_app: Starlette, sandbox: Sandbox
 ) -> None:
-    settings = Settings.from_env(env | {"GATEWAY_RATE_LIMIT": "5/minute"})
-    async with gateway_client(settings, httpx.ASGITransport(app=sandbox_app)) as client:
+    async with gateway_with(env | {"GATEWAY_RATE_LIMIT": "5/minute"}, sandbox_app) as client:
         status, body = await post(client, refs(3))
         assert status == 200
         status, body = await post(client, refs(2))
@@ -112,8 +117,7 @@ async def test_introspection_and_suggestions_are_off_by_default(client: httpx.As
 async def test_introspection_and_suggestions_on_request(
     env: dict[str, str], sandbox_app: Starlette
 ) -> None:
-    settings = Settings.from_env(env | {"GATEWAY_INTROSPECTION": "1"})
-    async with gateway_client(settings, httpx.ASGITransport(app=sandbox_app)) as client:
+    async with gateway_with(env | {"GATEWAY_INTROSPECTION": "1"}, sandbox_app) as client:
         _, body = await post(client, "{ __schema { queryType { name } } }")
         assert body["data"] == {"__schema": {"queryType": {"name": "Query"}}}
         _, body = await post(client, '{ recordin(provider: TWILIO, id: "x") { id } }')
@@ -140,8 +144,7 @@ async def test_depth_over_the_limit_is_refused(
 ) -> None:
     """The schema nests 5 deep at most, below the default of 12 (Strawberry counts the root
     fields as 0): checked with a lower one."""
-    settings = Settings.from_env(env | {"GATEWAY_MAX_DEPTH": "2"})
-    async with gateway_client(settings, httpx.ASGITransport(app=sandbox_app)) as client:
+    async with gateway_with(env | {"GATEWAY_MAX_DEPTH": "2"}, sandbox_app) as client:
         _, body = await post(client, "{ recordings { edges { node { id } } } }")
         [error] = body["errors"]
         assert error["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
@@ -153,8 +156,7 @@ async def test_a_request_over_the_whole_rate_budget_is_over_the_cost_limit(
     env: dict[str, str], sandbox_app: Starlette, sandbox: Sandbox
 ) -> None:
     """It could never run, so waiting would not help: not RATE_LIMITED, and nothing spent."""
-    settings = Settings.from_env(env | {"GATEWAY_RATE_LIMIT": "5/minute"})
-    async with gateway_client(settings, httpx.ASGITransport(app=sandbox_app)) as client:
+    async with gateway_with(env | {"GATEWAY_RATE_LIMIT": "5/minute"}, sandbox_app) as client:
         status, body = await post(client, refs(6))
         assert status == 200
         [error] = body["errors"]
