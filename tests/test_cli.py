@@ -139,14 +139,16 @@ def server(*args: str, env: Mapping[str, str] | None = None) -> Iterator[Server]
 
 
 def healthy(url: str) -> bool:
-    return httpx.get(f"{url}/healthz").json()["status"] == "ok"
+    status: str = httpx.get(f"{url}/healthz").json()["status"]
+    return status == "ok"
 
 
 # --- keys new -------------------------------------------------------------------------------
 
 
 def printed_key(output: str) -> str:
-    [key] = re.findall(r"\brgk_\S*", output)
+    keys: list[str] = re.findall(r"\brgk_\S*", output)
+    [key] = keys
     return key
 
 
