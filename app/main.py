@@ -41,6 +41,10 @@ from app.tenants import Tenants
 from app.upstream import build_transport
 from app.upstream.client import Upstream
 
+#: Seconds between the warnings of a gateway serving beyond loopback without client auth.
+OPEN_WARNING_INTERVAL = 60.0
+logger = logging.getLogger("app.main")
+
 
 class GatewayState(TypedDict):
     """What the lifespan yields: each request sees it as ``request.state``."""
@@ -59,10 +63,11 @@ def create_app(
     transport: httpx.AsyncBaseTransport | None = None,
     sandbox: ASGIApp | None = None,
     open_warning: str | None = None,
+    open_warning_interval: float = OPEN_WARNING_INTERVAL,
 ) -> Starlette:
     """The gateway. ``transport`` replaces the network (tests); ``sandbox`` is mounted
     at ``/sandbox`` (demo mode); ``open_warning`` is logged at start and every
-    ``OPEN_WARNING_INTERVAL`` seconds (serving beyond loopback without client auth).
+    ``open_warning_interval`` seconds (serving beyond loopback without client auth).
     Refuses to build without a signing key, or with several tenants and no way to tell
     callers apart (ConfigError)."""
     signer = Signer(require_signing_keys(settings))
@@ -88,7 +93,7 @@ def create_app(
             limiter = RateLimiter.from_settings(settings.cache)
             closing.push_async_callback(limiter.aclose)
             if open_warning is not None:
-                closing.enter_context(_repeat_warning(open_warning))
+                closing.enter_context(_repeat_warning(open_warning, open_warning_interval))
             yield GatewayState(
                 settings=settings,
                 tenants=tenants,
@@ -110,19 +115,14 @@ def create_app(
     return Starlette(routes=routes, lifespan=lifespan)
 
 
-#: Seconds between the warnings of a gateway serving beyond loopback without client auth.
-OPEN_WARNING_INTERVAL = 60.0
-logger = logging.getLogger("app.main")
-
-
 @contextlib.contextmanager
-def _repeat_warning(message: str) -> Iterator[None]:
-    """Log ``message`` now and every ``OPEN_WARNING_INTERVAL`` seconds until the app stops."""
+def _repeat_warning(message: str, interval: float) -> Iterator[None]:
+    """Log ``message`` now and every ``interval`` seconds until the app stops."""
 
     async def repeat() -> None:
         while True:
             logger.warning(message)
-            await asyncio.sleep(OPEN_WARNING_INTERVAL)
+            await asyncio.sleep(interval)
 
     task = asyncio.get_running_loop().create_task(repeat())
     try:
