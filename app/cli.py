@@ -20,7 +20,7 @@ from starlette.applications import Starlette
 from app import logs
 from app.access.keys import key_hash, new_key
 from app.errors import ConfigError
-from app.settings import DEFAULT_TENANT, Settings, is_loopback
+from app.settings import DEFAULT_TENANT, TENANT_NAME, Settings, is_loopback
 
 OPEN_WARNING = (
     "serving on {host} WITHOUT client auth (--insecure-no-auth): anyone who reaches the port "
@@ -81,6 +81,13 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _new_key(tenant: str) -> int:
+    if not TENANT_NAME.fullmatch(tenant):
+        print(
+            f"recording-gateway: {tenant!r} cannot name a tenant: use letters, digits, "
+            "'.', '_' or '-' (at most 64)",
+            file=sys.stderr,
+        )
+        return 2
     key = new_key()
     print(f"API key for tenant {tenant!r} (shown once; give it to the client):\n  {key}\n")
     if tenant == DEFAULT_TENANT:
@@ -141,7 +148,7 @@ def _serve(settings: Settings, host: str, port: int, *, demo: bool, insecure: bo
 
 def _run(app: Starlette, host: str, port: int) -> None:
     tune_gc()
-    uvicorn.run(app, host=host, port=port)
+    uvicorn.run(app, host=host, port=port, log_config=logs.uvicorn_config())
 
 
 def tune_gc() -> None:

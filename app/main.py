@@ -32,7 +32,7 @@ from app.access.ratelimit import RateLimiter
 from app.cache import RecordingCache
 from app.errors import ConfigError
 from app.media.links import MediaLinks
-from app.media.proxy import media_endpoint
+from app.media.proxy import MediaRoute
 from app.schema import build_schema
 from app.schema.view import GatewayGraphQL
 from app.settings import Settings, require_signing_keys
@@ -108,7 +108,7 @@ def create_app(
         Route("/healthz", _health),
         # Every method reaches the gate, which refuses all but GET and POST in its own shape.
         Route("/graphql", GraphQLGate(GatewayGraphQL(schema))),
-        Route("/media/{token}", media_endpoint, methods=["GET", "HEAD"]),
+        Route("/media/{token}", MediaRoute(), methods=["GET", "HEAD"]),
     ]
     if sandbox is not None:
         routes.append(Mount("/sandbox", app=sandbox))

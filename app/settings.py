@@ -105,7 +105,7 @@ DEFAULT_SCOPES = frozenset({"recordings:read", "media:read"})
 SCOPES = DEFAULT_SCOPES
 #: The tenant of the environment mode.
 DEFAULT_TENANT = "default"
-_TENANT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+TENANT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 _KEY_HASH = re.compile(r"sha256:([0-9a-fA-F]{64})")
 
 
@@ -692,7 +692,7 @@ def _tenants(config: Mapping[str, Any], env: _Env) -> dict[str, TenantSettings]:
     owner: dict[str, str] = {}
     for name, value in tables.items():
         place = f"tenants.{name}"
-        if not _TENANT_NAME.fullmatch(name):
+        if not TENANT_NAME.fullmatch(name):
             raise ConfigError(f"{place}: a tenant name is letters, digits, '.', '_' or '-'")
         tenant = _tenant(name, _table(value, place), env)
         for digest in tenant.api_keys:

@@ -188,6 +188,12 @@ def test_two_runs_make_two_keys() -> None:
     assert printed_key(first.stdout) != printed_key(second.stdout)
 
 
+def test_keys_new_refuses_a_name_no_config_could_hold() -> None:
+    done = cli("keys", "new", "--tenant", 'x y"z')
+    assert done.returncode == 2 and "cannot name a tenant" in done.stderr
+    assert "rgk_" not in done.stdout
+
+
 # --- serve: who may listen where ------------------------------------------------------------
 
 
@@ -363,3 +369,5 @@ def test_log_lines_emitted_during_a_request_name_its_tenant(tmp_path: Path) -> N
     [limits] = [line for line in gateway.lines if "rate-limit storage unavailable" in line]
     assert "[tenant=globex]" in cache
     assert "[tenant=acme]" in limits
+    served = [line for line in gateway.lines if '"POST /graphql HTTP/1.1" 200' in line]
+    assert len(served) == 2 and "[tenant=globex]" in served[0] and "[tenant=acme]" in served[1]

@@ -123,7 +123,7 @@ def test_a_forbidden_import_is_found(path: str, source: str, broken: int) -> Non
 @pytest.mark.parametrize(
     ("path", "source"),
     [
-        ("app/main.py", "from app.media.proxy import media_endpoint"),
+        ("app/main.py", "from app.media.proxy import MediaRoute"),
         ("app/schema/types.py", "from ..media import links"),
         ("app/media/proxy.py", "from app.media.ranges import cut"),
         ("app/providers/__init__.py", "from app.settings import Settings"),

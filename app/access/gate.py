@@ -37,7 +37,7 @@ from app.errors import (
     RequestRefusedError,
     UnauthenticatedError,
 )
-from app.logs import TENANT
+from app.logs import acting_for
 
 #: A body's members and the JSON types each may have (None is always allowed).
 _MEMBERS: Mapping[str, type] = {
@@ -71,7 +71,6 @@ class GraphQLGate:
             authenticator: Authenticator = state["access"]
             principal = await authenticator.authenticate(headers.get("authorization"))
             state["principal"] = principal
-            TENANT.set(principal.tenant.name)
             if scope["method"] == "POST":
                 body = await _read_body(receive, headers, state["settings"].limits.max_body_bytes)
                 _check_body(body, headers)
@@ -81,7 +80,8 @@ class GraphQLGate:
         except RequestRefusedError as exc:
             await refusal(exc)(scope, receive, send)
             return
-        await self.app(scope, receive, send)
+        with acting_for(principal.tenant.name):
+            await self.app(scope, receive, send)
 
 
 def refusal(exc: RequestRefusedError) -> JSONResponse:

@@ -101,6 +101,14 @@ class MediaClaim:
         return f"{self.provider.value}-{self.recording_id}.{self.format.value}"
 
 
+@dataclass(frozen=True)
+class MediaSource:
+    """Whose a media link is: the tenant that minted it, and the adapter of its account."""
+
+    tenant: str
+    adapter: RecordingProvider
+
+
 def scope_digest(provider: Provider, scope: str) -> str:
     """Names a tenant's account without saying which (128 bits of SHA-256)."""
     return hashlib.sha256(f"media|{provider.value}|{scope}".encode()).hexdigest()[:32]
@@ -118,11 +126,11 @@ class MediaLinks:
         public_url: str | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        # What each scope digest a token may carry names: built once, so a tenant or an
-        # account gone from the config is simply not here.
-        self._adapters = {
-            scope_digest(provider, tenant.recordings.scope(provider)): tenant.recordings.provider(
-                provider
+        # What each scope digest a token may carry names (a tenant and its adapter): built
+        # once, so a tenant or an account gone from the config is simply not here.
+        self._sources = {
+            scope_digest(provider, tenant.recordings.scope(provider)): MediaSource(
+                tenant.name, tenant.recordings.provider(provider)
             )
             for tenant in tenants.values()
             for provider in tenant.providers
@@ -165,10 +173,10 @@ class MediaLinks:
         base = self._public_url or base_url.rstrip("/")
         return MediaLink(f"{base}/media/{token}", _instant(expires), fmt)
 
-    def open(self, token: str) -> tuple[MediaClaim, RecordingProvider]:
-        """The claim of a token and the adapter serving it, or a MediaLinkError."""
+    def open(self, token: str) -> tuple[MediaClaim, MediaSource]:
+        """The claim of a token and whose it is, or a MediaLinkError."""
         claim = self.claim(token)
-        return claim, self.adapter(claim)
+        return claim, self.source(claim)
 
     def claim(self, token: str) -> MediaClaim:
         """The verified, unexpired claim: MEDIA_LINK_INVALID or MEDIA_LINK_EXPIRED otherwise."""
@@ -180,12 +188,12 @@ class MediaLinks:
             raise MediaLinkExpiredError("this media link has expired; ask the API for a new one")
         return claim
 
-    def adapter(self, claim: MediaClaim) -> RecordingProvider:
-        """The adapter of the claim's tenant and account, if the config still has them."""
-        adapter = self._adapters.get(claim.scope)
-        if adapter is None or adapter.provider is not claim.provider:
+    def source(self, claim: MediaClaim) -> MediaSource:
+        """The claim's tenant and the adapter of its account, if the config still has them."""
+        source = self._sources.get(claim.scope)
+        if source is None or source.adapter.provider is not claim.provider:
             raise MediaLinkGoneError("this media link names a recording this gateway cannot serve")
-        return adapter
+        return source
 
 
 def _instant(unix: int) -> datetime:

@@ -31,8 +31,10 @@ from app.errors import (
     RateLimitedError,
     RecordingNotFoundError,
 )
+from app.logs import acting_for
 from app.media.links import MediaClaim, MediaLinks
 from app.media.ranges import ByteRange, content_range, cut
+from app.providers import RecordingProvider
 
 logger = logging.getLogger("app.media.proxy")
 
@@ -51,12 +53,27 @@ STATUSES: tuple[tuple[type[GatewayError], int], ...] = (
 FORWARDED = ("etag", "last-modified")
 
 
-async def media_endpoint(request: Request) -> Response:
-    """Serve ``/media/{token}``."""
-    links: MediaLinks = request.state.media
+class MediaRoute:
+    """``/media/{token}`` as an ASGI app: once the token says whose link it is, the download
+    runs, streams and is logged (access log included) as that tenant's (``app.logs``)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive)
+        links: MediaLinks = request.state.media
+        try:
+            claim, source = links.open(request.path_params["token"])
+        except GatewayError as exc:
+            await error_response(exc)(scope, receive, send)
+            return
+        with acting_for(source.tenant):
+            response = await serve(request, claim, source.adapter)
+            await response(scope, receive, send)
+
+
+async def serve(request: Request, claim: MediaClaim, adapter: RecordingProvider) -> Response:
+    """The response for a verified claim: the media, or a short JSON error."""
     wanted = ByteRange.parse(request.headers.get("range"))
     try:
-        claim, adapter = links.open(request.path_params["token"])
         upstream = await adapter.open_media(
             claim.recording_id, claim.format, wanted.header if wanted else None
         )

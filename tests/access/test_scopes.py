@@ -3,6 +3,7 @@ and media links are bound to the tenant that minted them."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 from starlette.applications import Starlette
 
 from app.access.keys import new_key
+from app.logs import TENANT, TenantFilter
 from app.sandbox import Sandbox, SandboxConfig
 from app.settings import Settings
 from tests.access.support import TenantSpec, bearer, write_config
@@ -103,3 +105,20 @@ async def test_a_media_link_stops_working_once_its_tenant_is_gone(
     assert response.status_code == 403
     assert response.json()["error"]["code"] == "MEDIA_LINK_UNKNOWN"
     assert sandbox.requests == []
+
+
+async def test_a_media_download_is_logged_as_its_tenant(
+    client: httpx.AsyncClient, sandbox: Sandbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    """/media/{token} has no caller: the link itself says whose it is."""
+    rid = sandbox.sample_ids()["bird"]
+    body = (await client.post("/graphql", json={"query": query(rid)}, headers=bearer(FULL))).json()
+    url = body["data"]["recording"]["mediaUrl"]
+    sandbox.faults.inject("bird", 500, times=10)
+    caplog.handler.addFilter(TenantFilter())
+    with caplog.at_level(logging.WARNING, logger="app.media.proxy"):
+        response = await client.get(url)
+    assert response.status_code == 502
+    [record] = [r for r in caplog.records if r.name == "app.media.proxy"]
+    assert getattr(record, "tenant", None) == "full"
+    assert TENANT.get() == "-", "the tenant outlives its request"
