@@ -97,6 +97,9 @@ class World:
                     ids.append((where, account.api_key, f"the API key of {where}"))
                 if account.api_secret is not None:
                     secrets.append((where, account.api_secret, f"the API secret of {where}"))
+                if provider != "bird":  # as they travel in a Basic Authorization header
+                    pair = base64.b64encode(f"{account.account}:{account.secret}".encode())
+                    secrets.append((where, pair.decode(), f"the Basic credentials of {where}"))
         self._ids = ids
         self._secrets = secrets
 

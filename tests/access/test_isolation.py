@@ -17,7 +17,10 @@ upstream request went to the caller's own account with its own credentials, and 
 cache answered exactly when this tenant had read the recording before (another tenant
 reading it, on the same account or not, must not warm it).
 
-The deterministic tests below pin the sharpest cases one by one.
+The tests before it pin the sharpest cases one by one: another tenant's cursor (even on
+the same account) refused like a forged one with no upstream request, the same refusal
+whether or not the other tenant exists, one cache entry per tenant on a shared account,
+single-flight per tenant, and media links as bearer capabilities bound to their minter.
 """
 
 from __future__ import annotations
@@ -304,9 +307,11 @@ async def test_single_flight_never_merges_two_tenants(
         async with anyio.create_task_group() as group:
             group.start_soon(read, ALPHA)
             group.start_soon(read, CHARLIE)
-            with anyio.fail_after(10):  # a bound, not a pause: both are held within ms
+            with anyio.move_on_after(10):  # a bound, not a pause: both are held within ms
                 await upstream.full.wait()
+            held = upstream.held
             upstream.release.set()
+    assert held == 2, "the two tenants' reads were merged into one fetch"
     assert upstream_count(sandbox, rid) == 2
     assert set(answers) == {ALPHA.name, CHARLIE.name}
     for body in answers.values():
@@ -316,32 +321,35 @@ async def test_single_flight_never_merges_two_tenants(
 async def test_a_media_link_serves_its_minters_recording_to_anyone_holding_it(
     tmp_path: Path, sandbox_config: SandboxConfig, sandbox_app: Starlette, sandbox: Sandbox
 ) -> None:
+    """A link is a bearer capability: whoever holds it gets the audio, but only ever the
+    recording its minter named, read with the minter's account."""
     settings = gateway_settings(tmp_path, sandbox_config, MEMORY)
-    twilio = sandbox.sample_ids()["twilio"]  # acme_alpha's account; not charlie_calls'
-    bird = sandbox.sample_ids()["bird"]  # the Bird account both read
     async with gateway_client(settings, httpx.ASGITransport(app=sandbox_app)) as client:
-        minted = await ask(client, ALPHA, MEDIA, provider="TWILIO", id=twilio, format="WAV")
-        url = minted["data"]["recording"]["mediaUrl"]
-        record = sandbox.dataset.get("twilio", twilio)
-        assert record is not None
-        wav = Wav(AudioSpec.of(record.id, record.duration, record.channels))
-        for holder in (BRAVO, CHARLIE, None):
-            sandbox.requests.clear()
-            headers = {"range": "bytes=0-1023"} | (bearer(holder.key) if holder else {})
-            response = await client.get(url, headers=headers)
-            assert response.status_code == 206
-            assert response.content == b"".join(wav.read(0, 1024))
-            (seen,) = sandbox.requests
-            assert sandbox.account("twilio", 0) in seen.path
+        for minter in (ALPHA, BRAVO, CHARLIE):
+            index = minter.accounts["twilio"]
+            rid = sandbox.sample_ids(index)["twilio"]
+            minted = await ask(client, minter, MEDIA, provider="TWILIO", id=rid, format="WAV")
+            url = minted["data"]["recording"]["mediaUrl"]
+            record = sandbox.dataset.get("twilio", rid)
+            assert record is not None
+            wav = Wav(AudioSpec.of(record.id, record.duration, record.channels))
+            for holder in (ALPHA, BRAVO, CHARLIE, None):
+                sandbox.requests.clear()
+                headers = {"range": "bytes=0-1023"} | (bearer(holder.key) if holder else {})
+                response = await client.get(url, headers=headers)
+                assert response.status_code == 206
+                assert response.content == b"".join(wav.read(0, 1024))
+                (seen,) = sandbox.requests
+                assert f"/Accounts/{sandbox.account('twilio', index)}/" in seen.path
         # One recording of one account, minted by two tenants: two links, each its tenant's.
+        bird = sandbox.sample_ids()["bird"]
         links = [
             (await ask(client, member, MEDIA, provider="BIRD", id=bird, format="MP3"))["data"][
                 "recording"
             ]["mediaUrl"]
             for member in (ALPHA, CHARLIE)
         ]
-    scopes = {claims(token_of(link))["t"] for link in links}
-    assert len(scopes) == 2
+    assert len({claims(token_of(link))["t"] for link in links}) == 2
 
 
 # ---------------------------------------------------------------------------------------
@@ -689,7 +697,7 @@ class Run:
         errors = body.get("errors", [])
         seen = [(e["message"], e["extensions"]["code"]) for e in errors]
         if body.get("data") is not None or seen != [(self.refused, "BAD_USER_INPUT")]:
-            self.problem(f"{what} answered {body.get('data')!r} with {seen}")
+            self.problem(f"{what} answered {repr(body.get('data'))[:120]} with {seen}")
         if self.sandbox.requests:
             self.problem(f"{what} cost {len(self.sandbox.requests)} upstream requests")
 
