@@ -46,7 +46,7 @@ class RecordingService:
             return self._providers[name]
         except KeyError:
             raise ProviderNotConfiguredError(
-                f"{name.name} is not configured on this gateway (set its credentials)",
+                f"{name.name} is not configured for this tenant (set its credentials)",
                 provider=name,
             ) from None
 

@@ -54,12 +54,6 @@ class Tenants(Mapping[str, Tenant]):
             )
         return cls(tenants)
 
-    @property
-    def providers(self) -> list[Provider]:
-        """Every provider some tenant has configured, in the registry's order."""
-        found = {provider for tenant in self._tenants.values() for provider in tenant.providers}
-        return [provider for provider in Provider if provider in found]
-
     def __getitem__(self, name: str) -> Tenant:
         return self._tenants[name]
 
