@@ -22,6 +22,11 @@ from typing import Any, cast
 from graphql import DocumentNode, GraphQLError
 from strawberry.extensions import SchemaExtension
 
+from app.schema.validation import expanded_selections
+
+#: How many selections a document may expand to, per token it may have.
+EXPANSION_PER_TOKEN = 5
+
 
 @dataclass(frozen=True)
 class Document:
@@ -60,12 +65,15 @@ class DocumentCache:
 
 
 class CachedDocuments(SchemaExtension):
-    """Parses and validates through a ``DocumentCache``, with the gateway's parse limits."""
+    """Parses and validates through a ``DocumentCache``, with the gateway's parse limits;
+    a document too large once its fragments are expanded is refused before validation
+    (``app.schema.validation``)."""
 
     def __init__(self, cache: DocumentCache, *, max_tokens: int) -> None:
         super().__init__()
         self.cache = cache
         self.max_tokens = max_tokens
+        self.max_expanded = EXPANSION_PER_TOKEN * max_tokens
         self._hit: Document | None = None
 
     def on_operation(self) -> Iterator[None]:
@@ -85,9 +93,14 @@ class CachedDocuments(SchemaExtension):
 
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
+        # Strawberry validates only while no errors are set: a hit, or a refusal, skips it.
         if self._hit is not None:
-            # Strawberry validates only while no errors are set: a hit skips validation.
             context.pre_execution_errors = list(self._hit.errors)
+        elif context.graphql_document is not None:
+            limit = self.max_expanded
+            if expanded_selections(context.graphql_document, limit + 1) > limit:
+                message = f"more than {limit} selections once fragments are expanded"
+                context.pre_execution_errors = [GraphQLError(f"The document has {message}.")]
         yield
         if self._hit is None and context.query and context.graphql_document is not None:
             errors = tuple(context.pre_execution_errors or ())
