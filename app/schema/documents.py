@@ -2,10 +2,14 @@
 
 The same few queries arrive over and over: each is parsed and validated once. Strawberry's
 own ``ParserCache`` and ``ValidationCache`` bound their entries by count only, and an
-entry's memory grows with its document (a 64 KB query of 2,000 tokens parses into about
-half a megabyte of nodes), so 512 large distinct queries could hold hundreds of megabytes
-for good. This cache counts the characters of the query texts it holds instead, and drops
-the least recently used entries past ``max_chars`` (or ``max_entries``).
+entry's memory grows with its document: about 250-600 bytes per token, so a query of 2,000
+tokens holds 0.5-1.2 MB of nodes and tokens, even one of 6 KB (``id id id ...``). 512
+distinct queries could hold hundreds of megabytes for good. This cache counts the
+characters of the query texts it holds instead, and drops the least recently used entries
+past ``max_chars`` or ``max_entries``. At most ~200 bytes a character (that 6 KB query),
+128 KiB of text is at most ~26 MB of documents, and a few hundred of the queries clients
+write. (With 1 MiB, 1,000 distinct 6 KB queries left the gateway at 700 MB:
+tests/perf/README.md.)
 
 Parse options are set here too: graphql-core stops parsing at ``max_tokens`` (so no
 accepted document costs more than a few milliseconds to parse) and refuses empty selection
@@ -39,7 +43,7 @@ class Document:
 class DocumentCache:
     """Least recently used documents, by query text, within ``max_chars`` of text."""
 
-    def __init__(self, max_chars: int = 2**20, max_entries: int = 512) -> None:
+    def __init__(self, max_chars: int = 2**17, max_entries: int = 512) -> None:
         self.max_chars = max_chars
         self.max_entries = max_entries
         self.chars = 0
