@@ -8,8 +8,8 @@ distinct queries could hold hundreds of megabytes for good. This cache counts th
 characters of the query texts it holds instead, and drops the least recently used entries
 past ``max_chars`` or ``max_entries``. At most ~200 bytes a character (that 6 KB query),
 128 KiB of text is at most ~26 MB of documents, and a few hundred of the queries clients
-write. (With 1 MiB, 1,000 distinct 6 KB queries left the gateway at 700 MB:
-tests/perf/README.md.)
+write. (With 1 MiB, 1,000 distinct 6 KB queries left the gateway at 322 MB, and at 706 MB
+with the garbage collector's settings before issue 11: tests/perf/README.md.)
 
 Parse options are set here too: graphql-core stops parsing at ``max_tokens`` (so no
 accepted document costs more than a few milliseconds to parse) and refuses empty selection
