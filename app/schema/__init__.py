@@ -24,6 +24,7 @@ from app.schema.budget import RequestBudget
 from app.schema.documents import CachedDocuments, DocumentCache
 from app.schema.errors import ErrorCodes, ensure_codes
 from app.schema.queries import Query
+from app.schema.validation import bound_overlap_checks
 from app.settings import RequestLimits
 
 # graphql-core ends a message with its suggestions: " Did you mean 'x' or 'y'?"
@@ -60,6 +61,7 @@ def build_schema(limits: RequestLimits, *, budget: bool = True) -> GatewaySchema
     if not limits.introspection:
         rules.append(NoSchemaIntrospectionCustomRule)
     documents = DocumentCache()
+    bound_overlap_checks()
     return GatewaySchema(
         query=Query,
         suggestions=limits.introspection,

@@ -41,6 +41,7 @@ from app.access.jwt import (
     InvalidTokenError,
     JwtClaims,
     JwtVerifier,
+    VerifiedTokens,
 )
 from tests.servers import raw_server, serve
 
@@ -138,6 +139,7 @@ class IdentityProvider:
     gate: threading.Event | None = None  # when set, answers wait until it opens
     fetches: int = 0  # requests received
     answered: int = 0  # requests answered
+    arrived: threading.Event = field(default_factory=threading.Event)  # set by each request
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -155,6 +157,7 @@ def identity_provider() -> Iterator[IdentityProvider]:
     async def jwks(request: Request) -> Response:
         with provider.lock:
             provider.fetches += 1
+        provider.arrived.set()
         if provider.gate is not None:
             await asyncio.to_thread(provider.gate.wait, 10)
         with provider.lock:
@@ -176,6 +179,7 @@ def idp(identity_provider: IdentityProvider, keys: Keys) -> IdentityProvider:
     )
     identity_provider.status, identity_provider.body, identity_provider.gate = 200, None, None
     identity_provider.fetches = identity_provider.answered = 0
+    identity_provider.arrived.clear()
     return identity_provider
 
 
@@ -700,6 +704,61 @@ async def test_the_tenant_claim_is_configurable(make: Make, keys: Keys) -> None:
     verified = await verifier.verify(token(keys.rsa_1, **{claim: "globex"}))
     assert verified == JwtClaims(tenant="globex", scopes=None)
     assert await refused(verifier, token(keys.rsa_1)) == "no tenant claim"  # "tenant" is not it
+
+
+# --- verified tokens are remembered ---------------------------------------------------------
+
+
+CLAIMS = JwtClaims(tenant="acme", scopes=frozenset({"recordings:read"}))
+
+
+def test_a_verified_token_is_remembered_until_it_expires(clock: Clock) -> None:
+    remembered = VerifiedTokens(clock)
+    remembered.put("a.b.c", CLAIMS, expires_at=clock.now + 60)
+    remembered.put("d.e.f", CLAIMS, expires_at=clock.now)  # expired already: not kept
+    assert remembered.get("a.b.c") == CLAIMS
+    assert remembered.get("d.e.f") is None
+    assert remembered.get("a.b.x") is None
+    clock.now += 59
+    assert remembered.get("a.b.c") == CLAIMS
+    clock.now += 1
+    assert remembered.get("a.b.c") is None
+    assert len(remembered) == 0
+
+
+def test_remembered_tokens_are_bounded_the_oldest_dropped_first(clock: Clock) -> None:
+    remembered = VerifiedTokens(clock, max_entries=2)
+    for name in ("t1", "t2", "t3"):
+        remembered.put(name, CLAIMS, expires_at=clock.now + 60)
+    assert [remembered.get(name) for name in ("t1", "t2", "t3")] == [None, CLAIMS, CLAIMS]
+    assert len(remembered) == 2
+    assert VerifiedTokens(clock, max_entries=0).get("\ud800") is None  # any str: no error
+
+
+async def test_a_remembered_token_is_refused_once_the_provider_drops_its_key(
+    verifier: JwtVerifier, idp: IdentityProvider, keys: Keys, clock: Clock
+) -> None:
+    """Remembering a token never outlives the key that signed it: a hit past the key set's
+    TTL refreshes it, and a new set empties what was remembered."""
+    signed = token(keys.rsa_1)
+    for _ in range(3):
+        assert (await verifier.verify(signed)).tenant == "acme"
+    assert idp.fetches == 1
+    idp.publish(public_jwk(keys.rsa_2, "rsa-2", "RS256"))  # rsa-1 is withdrawn
+    idp.arrived.clear()
+    clock.now += TTL
+    assert (await verifier.verify(signed)).tenant == "acme"  # the old set serves meanwhile
+    assert await asyncio.to_thread(idp.arrived.wait, 10), "the remembered token's use refreshed"
+    # A token of the new key waits for the refresh under way (or finds its key installed).
+    assert (await verifier.verify(token(keys.rsa_2, kid="rsa-2"))).tenant == "acme"
+    assert await refused(verifier, signed) == "unknown signing key"
+    assert idp.fetches == 2
+
+
+async def test_a_refused_token_is_not_remembered(verifier: JwtVerifier, keys: Keys) -> None:
+    wrong = token(keys.rsa_1, aud="another-api")
+    for _ in range(2):
+        assert await refused(verifier, wrong) == "wrong audience"
 
 
 # --- construction ---------------------------------------------------------------------------

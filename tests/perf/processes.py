@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 
 from app.sandbox import DEMO
 from tests.support import sandbox_env
@@ -21,9 +22,17 @@ def free_port() -> int:
         return port
 
 
+@dataclass(frozen=True)
+class Server:
+    """A program started by ``started``: its base URL and process id (for its RSS, CPU)."""
+
+    url: str
+    pid: int
+
+
 @contextlib.contextmanager
-def run(args: list[str], env: Mapping[str, str] | None = None) -> Iterator[str]:
-    """Run ``python -m app ARGS --port N``; yield its base URL once uvicorn says it is up."""
+def started(args: list[str], env: Mapping[str, str] | None = None) -> Iterator[Server]:
+    """Run ``python -m app ARGS --port N``; yield it once uvicorn says it is up."""
     port = free_port()
     command = [sys.executable, "-m", "app", *args, "--port", str(port)]
     full_env = {**os.environ, **(env or {})}
@@ -39,10 +48,17 @@ def run(args: list[str], env: Mapping[str, str] | None = None) -> Iterator[str]:
                 raise RuntimeError(f"{command} exited before listening")
             # Keep reading, or the server blocks writing its access log into a full pipe.
             threading.Thread(target=process.stdout.read, daemon=True).start()
-            yield f"http://127.0.0.1:{port}"
+            yield Server(f"http://127.0.0.1:{port}", process.pid)
         finally:
             process.terminate()
             process.wait(timeout=30)
+
+
+@contextlib.contextmanager
+def run(args: list[str], env: Mapping[str, str] | None = None) -> Iterator[str]:
+    """Run ``python -m app ARGS --port N``; yield its base URL once uvicorn says it is up."""
+    with started(args, env) as server:
+        yield server.url
 
 
 @contextlib.contextmanager
