@@ -28,6 +28,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import limits
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from starlette.datastructures import Secret
 
 from app.errors import ConfigError
@@ -772,10 +774,20 @@ def _jwt(config: Mapping[str, Any]) -> JwtSettings | None:
             raise ConfigError(
                 f"auth.jwt.public_key_file: cannot read {key_file!r} ({exc.strerror})"
             ) from None
-        if b"-----BEGIN PUBLIC KEY-----" not in pem:
-            raise ConfigError(f"auth.jwt.public_key_file: {key_file!r} holds no PEM public key")
+        try:
+            public_key = load_pem_public_key(pem)
+        except ValueError:
+            raise ConfigError(
+                f"auth.jwt.public_key_file: {key_file!r} holds no PEM public key"
+            ) from None
+        if isinstance(public_key, rsa.RSAPublicKey) and public_key.key_size < 2048:
+            raise ConfigError("auth.jwt.public_key_file: an RSA key needs 2048 bits or more")
     else:
         jwks_url = _base_url(str(jwks_url), "auth.jwt.jwks_url")
+        host = urlsplit(jwks_url).hostname or ""
+        if not jwks_url.startswith("https://") and not is_loopback(host):
+            # The key set decides whom the gateway trusts: it must not cross a network in clear.
+            raise ConfigError("auth.jwt.jwks_url must be https (http only to a loopback address)")
     algorithms = table.get("algorithms", ["RS256", "ES256"])
     if (
         not isinstance(algorithms, list)

@@ -6,6 +6,8 @@ import logging
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from app.errors import ConfigError
 from app.settings import DEFAULT_SCOPES, Settings
@@ -146,6 +148,11 @@ def test_a_literal_secret_works_with_a_warning_naming_its_place(
             'issuer = "i"\naudience = "a"\njwks_url = "https://i/jwks"\nalgorithms = ["HS256"]\n',
             "auth.jwt.algorithms must list some of",
         ),
+        (
+            '[tenants.a.bird]\nworkspace_id = "w"\naccess_key = "env:K"\n[auth.jwt]\n'
+            'issuer = "i"\naudience = "a"\njwks_url = "http://idp.example.com/jwks"\n',
+            "auth.jwt.jwks_url must be https",
+        ),
     ],
 )
 def test_a_bad_config_stops_start_up_naming_the_place(
@@ -180,14 +187,23 @@ def test_an_unreadable_config_file_is_named(tmp_path: Path) -> None:
         Settings.from_env({"GATEWAY_CONFIG": str(tmp_path / "missing.toml")})
 
 
+def pem_of(bits: int) -> bytes:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=bits)
+    return key.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
+
+
 def test_a_public_key_file_is_read_at_start(tmp_path: Path) -> None:
     pem = tmp_path / "idp.pem"
-    pem.write_bytes(b"-----BEGIN PUBLIC KEY-----\nMIIB\n-----END PUBLIC KEY-----\n")
+    pem.write_bytes(pem_of(2048))
     text = '[tenants.a.bird]\nworkspace_id = "w"\naccess_key = "env:K"\n[auth.jwt]\n'
     text += f'issuer = "i"\naudience = "a"\npublic_key_file = "{pem}"\n'
     settings = load(tmp_path, text, K="k")
     assert settings.jwt is not None and settings.jwt.public_key_pem == pem.read_bytes()
-    assert "MIIB" not in repr(settings.jwt)
+    assert "BEGIN" not in repr(settings.jwt)
+    pem.write_bytes(b"-----BEGIN PUBLIC KEY-----\nMIIB\n-----END PUBLIC KEY-----\n")
+    assert "holds no PEM public key" in refused(tmp_path, text, K="k")
+    pem.write_bytes(pem_of(1024))
+    assert "2048 bits or more" in refused(tmp_path, text, K="k")
 
 
 @pytest.mark.parametrize(
