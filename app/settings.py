@@ -177,6 +177,10 @@ class Settings:
     tenants: Mapping[str, TenantSettings] | None = None
     jwt: JwtSettings | None = None
     limits: RequestLimits = RequestLimits()
+    graphiql: bool = True
+    cors_origins: tuple[str, ...] = ()
+    persisted_queries: str = "apq"
+    persisted_queries_file: str | None = None
 
     def tenant_settings(self) -> dict[str, TenantSettings]:
         """Every tenant by name: the config file's, or the environment mode's ``default``."""
@@ -216,6 +220,10 @@ class Settings:
             tenants=_tenants(config, env) if config is not None else None,
             jwt=_jwt(config) if config is not None else None,
             limits=_limits(env),
+            graphiql=_flag(env, "GATEWAY_GRAPHIQL", default=True),
+            cors_origins=_cors_origins(env),
+            persisted_queries=_persisted_queries(env),
+            persisted_queries_file=env.get("GATEWAY_PERSISTED_QUERIES_FILE"),
             host=env.get("GATEWAY_HOST") or "127.0.0.1",
             port=env.integer("GATEWAY_PORT", 8000, low=0, high=65535),
             upstream_timeout=env.number("GATEWAY_UPSTREAM_TIMEOUT", 10.0),
@@ -491,8 +499,8 @@ def _upstream(env: _Env) -> UpstreamSettings:
     )
 
 
-def _flag(env: _Env, name: str) -> bool:
-    raw = (env.get(name) or "0").lower()
+def _flag(env: _Env, name: str, *, default: bool = False) -> bool:
+    raw = (env.get(name) or ("1" if default else "0")).lower()
     if raw not in ("0", "1", "false", "true", "no", "yes"):
         raise ConfigError(f"{name} must be 1 or 0, got {raw!r}")
     return raw in ("1", "true", "yes")
@@ -803,3 +811,41 @@ def _jwt(config: Mapping[str, Any]) -> JwtSettings | None:
         tenant_claim=values["tenant_claim"],
         algorithms=tuple(algorithms),
     )
+
+
+_ORIGIN = re.compile(
+    r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?|https?://\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?"
+)
+
+
+def _cors_origins(env: _Env) -> tuple[str, ...]:
+    """Exact origins (``scheme://host[:port]``, no path) allowed to call from a browser, or
+    ``*`` for any (then without credentials)."""
+    origins = tuple(env.list("GATEWAY_CORS_ORIGINS"))
+    for origin in origins:
+        if origin != "*" and not _ORIGIN.fullmatch(origin):
+            raise ConfigError(
+                "GATEWAY_CORS_ORIGINS lists exact origins like https://app.example.com "
+                f"(scheme, host and port only) or *, got {origin!r}"
+            )
+    if "*" in origins and len(origins) > 1:
+        raise ConfigError("GATEWAY_CORS_ORIGINS is either * or a list of origins, not both")
+    return origins
+
+
+PERSISTED_QUERY_MODES = ("apq", "allowlist", "off")
+
+
+def _persisted_queries(env: _Env) -> str:
+    mode = (env.get("GATEWAY_PERSISTED_QUERIES") or "apq").lower()
+    if mode not in PERSISTED_QUERY_MODES:
+        raise ConfigError(
+            f"GATEWAY_PERSISTED_QUERIES must be one of {', '.join(PERSISTED_QUERY_MODES)}, "
+            f"got {mode!r}"
+        )
+    if mode == "allowlist" and not env.get("GATEWAY_PERSISTED_QUERIES_FILE"):
+        raise ConfigError(
+            "GATEWAY_PERSISTED_QUERIES=allowlist needs GATEWAY_PERSISTED_QUERIES_FILE, the "
+            "manifest of the operations allowed"
+        )
+    return mode
