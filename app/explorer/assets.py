@@ -7,8 +7,9 @@ Two kinds, both inside the package (so in the wheel; nothing is fetched at start
   path in the tarball, the tarball's sha512 integrity as the registry publishes it, and the
   file's sha256 (tests/explorer checks the directory against it). Their names carry the
   version, so browsers may keep them for a year without asking again.
-- ``page/``: ours, the page's boot script and style (a strict Content-Security-Policy
-  forbids inline ones). Browsers revalidate them (``no-cache``): they change with the gateway.
+- ``page/``: ours, the page's template (``app.explorer.page`` fills it in; not served as
+  is), boot script and style (a strict Content-Security-Policy forbids inline ones).
+  Browsers revalidate those two (``no-cache``): they change with the gateway.
 """
 
 from __future__ import annotations
@@ -73,7 +74,11 @@ class AssetsRoute:
 
     def __init__(self) -> None:
         files = {n: _File(STATIC / n, _media_type(n), IMMUTABLE) for n in manifest()}
-        files.update((p.name, _File(p, _media_type(p.name), REVALIDATE)) for p in PAGE.glob("*.*"))
+        files.update(
+            (p.name, _File(p, _media_type(p.name), REVALIDATE))
+            for p in PAGE.iterdir()
+            if p.suffix in (".js", ".css")  # not the page's template
+        )
         self.files = files
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
