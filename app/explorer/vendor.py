@@ -1,13 +1,14 @@
 """Fetch GraphiQL's browser files from the npm registry into ``app/explorer/static/``.
 
-    python -m app.explorer.vendor [--graphiql 3.8.3] [--react 18.2.0]
+    python -m app.explorer.vendor [--graphiql VERSION] [--react VERSION]
 
-Run by hand to bump a version (it needs ``npm`` on the path; the gateway never runs it):
+Without options it fetches the versions pinned now (``assets.json``) again. Run by hand to
+bump a version (it needs ``npm`` on the path; the gateway never runs it):
 each package is downloaded with ``npm pack``, its tarball checked against the ``sha512``
 integrity the registry publishes (``npm view <package>@<version> dist.integrity``), and the
 files below copied out under names that carry the version (so that browsers may cache them
 for good). ``assets.json`` records, per file, where it came from and its ``sha256``;
-tests/explorer checks the directory against it. Commit the three together.
+tests/explorer checks the directory against it. Commit them together.
 
 graphiql's UMD bundle needs only ``React`` and ``ReactDOM`` as globals: React 18's UMD
 builds (React 19 ships none).
@@ -25,7 +26,7 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-from app.explorer.assets import MANIFEST, STATIC, Asset
+from app.explorer.assets import MANIFEST, STATIC, Asset, manifest
 
 #: Per package: (path in its tarball, the name it is served under, with {v} its version).
 FILES: dict[str, tuple[tuple[str, str], ...]] = {
@@ -46,9 +47,18 @@ FILES: dict[str, tuple[tuple[str, str], ...]] = {
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m app.explorer.vendor", description=__doc__)
-    parser.add_argument("--graphiql", default="3.8.3", help="graphiql's version (3.x: UMD)")
-    parser.add_argument("--react", default="18.2.0", help="react's and react-dom's version")
+    pinned = {asset["package"]: asset["version"] for asset in manifest().values()}
+    parser = argparse.ArgumentParser(
+        prog="python -m app.explorer.vendor",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--graphiql", default=pinned["graphiql"], help="graphiql's version (3.x has a UMD build)"
+    )
+    parser.add_argument(
+        "--react", default=pinned["react"], help="react's and react-dom's version (18.x: UMD)"
+    )
     args = parser.parse_args(argv)
     versions = {"graphiql": args.graphiql, "react": args.react, "react-dom": args.react}
     files: dict[str, tuple[bytes, Asset]] = {}
@@ -59,9 +69,9 @@ def main(argv: list[str] | None = None) -> int:
         old.unlink()
     for name, (data, _) in files.items():
         (STATIC / name).write_bytes(data)
-    manifest = {name: asset for name, (_, asset) in sorted(files.items())}
-    MANIFEST.write_text(json.dumps(manifest, indent=2) + "\n")
-    print(f"{len(manifest)} files in {STATIC}; manifest {MANIFEST}")
+    listed = {name: asset for name, (_, asset) in sorted(files.items())}
+    MANIFEST.write_text(json.dumps(listed, indent=2) + "\n")
+    print(f"{len(listed)} files in {STATIC}; manifest {MANIFEST}")
     return 0
 
 

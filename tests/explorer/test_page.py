@@ -12,7 +12,9 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
+from app.access.keys import key_hash, new_key
 from app.explorer.assets import IMMUTABLE, PAGE, STATIC, manifest
+from app.explorer.page import AUTH_HEADERS
 from app.main import create_app
 from app.settings import Settings
 from tests.support import gateway_client
@@ -102,6 +104,18 @@ async def test_the_default_document_reaches_the_page_escaped(
 
     assert f'data-default-query="{html.escape(document, quote=True)}"' in page
     assert "data-default-headers" not in page  # no client auth: nothing to fill in
+
+
+async def test_with_client_auth_the_headers_editor_opens_on_an_authorization_line(
+    settings: Settings, sandbox_app: Starlette
+) -> None:
+    keyed = replace(settings, api_keys=(key_hash(new_key()),))
+    async with gateway_client(keyed, httpx.ASGITransport(app=sandbox_app)) as client:
+        page = (await client.get("/graphql", headers=HTML)).text
+
+    assert 'data-tools="headers"' in page
+    assert f'data-default-headers="{html.escape(AUTH_HEADERS, quote=True)}"' in page
+    assert "data-default-query" not in page  # GraphiQL's own welcome
 
 
 async def test_turned_off_neither_the_page_nor_its_files_are_served(
