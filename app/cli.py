@@ -131,17 +131,20 @@ def _serve(settings: Settings, host: str, port: int, *, demo: bool, insecure: bo
         _run(app, host, port)
         return 0
 
-    from app.demo import banner, demo_settings
+    from app.demo import banner, demo_query, demo_settings
     from app.sandbox import DEMO, create_sandbox_app
 
     sandbox = create_sandbox_app(DEMO)
     local = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
     base = f"http://{local}:{port}"
     api_key = None if is_loopback(host) else new_key()
+    sample_ids = sandbox.state.sandbox.sample_ids()
     app = create_app(
-        demo_settings(settings, f"{base}/sandbox", DEMO, api_key=api_key), sandbox=sandbox
+        demo_settings(settings, f"{base}/sandbox", DEMO, api_key=api_key),
+        sandbox=sandbox,
+        graphiql_default=demo_query(sample_ids),
     )
-    print(banner(base, sandbox.state.sandbox.sample_ids(), api_key), flush=True)
+    print(banner(base, sample_ids, api_key), flush=True)
     _run(app, host, port)
     return 0
 

@@ -48,16 +48,22 @@ def banner(gateway_url: str, sample_ids: Mapping[str, str], api_key: str | None 
             "It listens beyond loopback, so it requires this demo API key (valid for this run):\n"
             f"  Authorization: Bearer {api_key}\n"
         )
+    return (
+        f"Recording Gateway demo: GraphiQL at {gateway_url}/graphql\n{access}"
+        f"Paste this query:\n\n{demo_query(sample_ids)}\n"
+    )
+
+
+def demo_query(sample_ids: Mapping[str, str]) -> str:
+    """A query for one sample recording per provider: the banner's, and GraphiQL's default."""
     refs = "\n".join(
         f'  {name}: recording(provider: {name.upper()}, id: "{rid}") {{ ...fields }}'
         for name, rid in sample_ids.items()
     )
     return (
-        f"Recording Gateway demo: GraphiQL at {gateway_url}/graphql\n{access}"
-        f"Paste this query:\n\n"
         f"query Demo {{\n{refs}\n}}\n"
         "fragment fields on Recording {\n"
         "  provider id status providerStatus source from to channels durationSeconds\n"
         "  startedAt endedAt price { amount currency } mediaFormats mediaUrl\n"
-        "}\n\n"
+        "}\n"
     )

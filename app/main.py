@@ -31,6 +31,8 @@ from app.access.gate import GraphQLGate
 from app.access.ratelimit import RateLimiter
 from app.cache import RecordingCache
 from app.errors import ConfigError
+from app.explorer.assets import AssetsRoute
+from app.explorer.page import GraphiQLPage
 from app.media.links import MediaLinks
 from app.media.proxy import MediaRoute
 from app.schema import build_schema
@@ -64,10 +66,12 @@ def create_app(
     sandbox: ASGIApp | None = None,
     open_warning: str | None = None,
     open_warning_interval: float = OPEN_WARNING_INTERVAL,
+    graphiql_default: str | None = None,
 ) -> Starlette:
     """The gateway. ``transport`` replaces the network (tests); ``sandbox`` is mounted
     at ``/sandbox`` (demo mode); ``open_warning`` is logged at start and every
-    ``open_warning_interval`` seconds (serving beyond loopback without client auth).
+    ``open_warning_interval`` seconds (serving beyond loopback without client auth);
+    ``graphiql_default`` is the document GraphiQL shows on a first visit (the demo's).
     Refuses to build without a signing key, or with several tenants and no way to tell
     callers apart (ConfigError)."""
     signer = Signer(require_signing_keys(settings))
@@ -103,13 +107,18 @@ def create_app(
                 signer=signer,
             )
 
+    ide = None
+    if settings.graphiql:
+        ide = GraphiQLPage(default_query=graphiql_default, auth=settings.client_auth)
     routes: list[BaseRoute] = [
         Route("/", _home),
         Route("/healthz", _health),
         # Every method reaches the gate, which refuses all but GET and POST in its own shape.
-        Route("/graphql", GraphQLGate(GatewayGraphQL(schema))),
+        Route("/graphql", GraphQLGate(GatewayGraphQL(schema), ide)),
         Route("/media/{token}", MediaRoute(), methods=["GET", "HEAD"]),
     ]
+    if settings.graphiql:
+        routes.append(Route("/graphiql/{name}", AssetsRoute(), methods=["GET", "HEAD"]))
     if sandbox is not None:
         routes.append(Mount("/sandbox", app=sandbox))
     return Starlette(routes=routes, lifespan=lifespan)

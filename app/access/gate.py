@@ -3,8 +3,9 @@
 Everything here happens before GraphQL parses anything, and costs no upstream request:
 
 1. **Credentials** (``Authenticator``): missing or not accepted is 401 with
-   ``WWW-Authenticate: Bearer``. The GraphiQL page (a ``GET`` for HTML, with no query) needs
-   none: it holds no data, and a browser cannot send a header when it opens it.
+   ``WWW-Authenticate: Bearer``. The GraphiQL page (a ``GET`` for HTML, with no query:
+   ``app.explorer``) needs none: it holds no data, and a browser cannot send a header when
+   it opens it. With GraphiQL turned off (``GATEWAY_GRAPHIQL=0``) that request is 404.
 2. **Size**: a body over ``GATEWAY_MAX_BODY_BYTES`` is 413, from its ``Content-Length`` when it
    has one, else as soon as the bytes read pass the limit (never buffered whole).
 3. **Shape**: a POST body must be a JSON object (UTF-8), with a ``query`` string,
@@ -24,9 +25,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from starlette.datastructures import Headers, QueryParams
-from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.types import Message, Receive, Scope, Send
+from starlette.responses import JSONResponse, PlainTextResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.asgi import GraphQL
 
 from app.access.authenticate import Authenticator
@@ -49,10 +49,12 @@ _MEMBERS: Mapping[str, type] = {
 
 
 class GraphQLGate:
-    """ASGI middleware in front of the GraphQL view (see the module docstring)."""
+    """ASGI middleware in front of the GraphQL view (see the module docstring); ``ide`` is
+    the GraphiQL page, None when it is turned off."""
 
-    def __init__(self, view: GraphQL[Any, Any]) -> None:
+    def __init__(self, view: GraphQL[Any, Any], ide: ASGIApp | None = None) -> None:
         self.app = view
+        self.ide = ide
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -64,8 +66,7 @@ class GraphQLGate:
             if scope["method"] not in ("GET", "POST"):
                 raise MethodNotAllowedError(f"{scope['method']} is not served: use GET or POST")
             if _wants_ide(scope, headers):
-                # Served here, as the view would, but with no caller to build a context for.
-                page = await self.app.render_graphql_ide(Request(scope, receive))
+                page = self.ide or PlainTextResponse("Not Found", status_code=404)
                 await page(scope, receive, send)
                 return
             authenticator: Authenticator = state["access"]
@@ -96,7 +97,8 @@ def refusal(exc: RequestRefusedError) -> JSONResponse:
 
 
 def _wants_ide(scope: Scope, headers: Headers) -> bool:
-    """Strawberry's own test for serving GraphiQL instead of running a query."""
+    """Strawberry's own test for serving GraphiQL instead of running a query (a GET for
+    HTML, or for anything, with no ``query``)."""
     if scope["method"] != "GET":
         return False
     if "query" in QueryParams(scope.get("query_string", b"")):

@@ -26,10 +26,11 @@ from app.schema.loaders import Loaders
 
 
 class GatewayGraphQL(GraphQL[Context, None]):
-    """Serves GraphiQL on GET and queries on POST at ``/graphql``."""
+    """Serves queries on GET and POST at ``/graphql`` (the gate serves GraphiQL's page:
+    ``app.explorer``, never Strawberry's, which loads its files from a public CDN)."""
 
     def __init__(self, schema: GatewaySchema, **kwargs: Any) -> None:
-        super().__init__(schema, graphql_ide="graphiql", **kwargs)
+        super().__init__(schema, graphql_ide=None, **kwargs)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

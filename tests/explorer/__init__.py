@@ -1,0 +1,1 @@
+"""GraphiQL, self-hosted: its vendored files, the page and its routes (app.explorer)."""
