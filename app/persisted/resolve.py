@@ -45,6 +45,9 @@ class PersistedQueries:
     mode: str
     store: QueryStore | None = None
     manifest: Manifest | None = None
+    #: The longest text stored or read back (``GATEWAY_MAX_BODY_BYTES``: no longer query
+    #: can arrive by POST, and a GET's must not fill the store with more).
+    max_bytes: int = 65536
 
     @staticmethod
     def manifest_for(settings: Settings) -> Manifest | None:
@@ -58,7 +61,7 @@ class PersistedQueries:
     @classmethod
     def build(cls, settings: Settings, manifest: Manifest | None) -> PersistedQueries:
         store = build_store(settings.cache) if settings.persisted_queries == "apq" else None
-        return cls(settings.persisted_queries, store, manifest)
+        return cls(settings.persisted_queries, store, manifest, settings.limits.max_body_bytes)
 
     async def aclose(self) -> None:
         if self.store is not None:
@@ -84,10 +87,11 @@ class PersistedQueries:
         if query is not None:
             if sha256_of(query) != wanted:
                 raise PersistedQueryInvalidError("provided sha does not match query")
-            await self.store.put(name, query)
+            if len(query.encode()) <= self.max_bytes:
+                await self.store.put(name, query)
             return query
         stored = await self.store.get(name)
-        if stored is None:
+        if stored is None or len(stored.encode()) > self.max_bytes:
             raise PersistedQueryNotFoundError()
         if sha256_of(stored) != wanted:  # a shared store's entry is checked, not trusted
             logger.warning("ignoring a persisted query whose text does not match its hash")

@@ -1,5 +1,6 @@
 """The store of APQ query texts: in memory (bounded by characters, least recently used
-out) and in Redis (shared, with a TTL; a Redis that fails is "not found", logged once)."""
+out) and in Redis (shared, with a TTL; a Redis that fails is "not found", logged once); and
+what the resolver stores and trusts of it."""
 
 from __future__ import annotations
 
@@ -11,6 +12,9 @@ import pytest
 from redis import Redis
 
 from app.cache import build_backend
+from app.errors import PersistedQueryNotFoundError
+from app.persisted import PersistedQueries
+from app.persisted.manifest import sha256_of
 from app.persisted.store import TTL, BackendQueryStore, MemoryQueryStore, build_store, key
 from app.settings import CacheSettings
 
@@ -99,3 +103,33 @@ async def test_a_redis_that_does_not_answer_is_not_found_logged_once(
         "persisted-query store unavailable (ConnectionError); hashes are not found until it is back"
     ]
     assert not any(r.exc_info for r in caplog.records)
+
+
+async def test_a_text_over_the_body_limit_is_run_but_not_stored() -> None:
+    store = MemoryQueryStore()
+    resolver = PersistedQueries("apq", store, max_bytes=40)
+    short, long = "{ __typename }", "query Long { __typename " + "a: __typename " * 3 + "}"
+    for text in (short, long):
+        request = {
+            "query": text,
+            "extensions": {"persistedQuery": {"version": 1, "sha256Hash": sha256_of(text)}},
+        }
+        assert await resolver.resolve(request, "acme") == text
+    assert len(store) == 1
+    hashed = {"extensions": {"persistedQuery": {"version": 1, "sha256Hash": sha256_of(long)}}}
+    with pytest.raises(PersistedQueryNotFoundError):
+        await resolver.resolve(hashed, "acme")
+
+
+async def test_a_stored_text_that_is_not_its_hashs_is_not_found(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A shared Redis is read, not trusted: an entry for a hash holds that hash's query."""
+    store = MemoryQueryStore()
+    resolver = PersistedQueries("apq", store)
+    wanted = sha256_of("{ __typename }")
+    await store.put(key("acme", wanted), "{ somethingElse }")
+    hashed = {"extensions": {"persistedQuery": {"version": 1, "sha256Hash": wanted}}}
+    with caplog.at_level(logging.WARNING), pytest.raises(PersistedQueryNotFoundError):
+        await resolver.resolve(hashed, "acme")
+    assert "does not match its hash" in caplog.text
