@@ -138,9 +138,13 @@ def _serve(settings: Settings, host: str, port: int, *, demo: bool, insecure: bo
     local = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
     base = f"http://{local}:{port}"
     api_key = None if is_loopback(host) else new_key()
-    app = create_app(
-        demo_settings(settings, f"{base}/sandbox", DEMO, api_key=api_key), sandbox=sandbox
-    )
+    try:
+        app = create_app(
+            demo_settings(settings, f"{base}/sandbox", DEMO, api_key=api_key), sandbox=sandbox
+        )
+    except ConfigError as exc:  # e.g. GATEWAY_PERSISTED_QUERIES_FILE
+        print(f"recording-gateway: configuration error: {exc}", file=sys.stderr)
+        return 2
     print(banner(base, sandbox.state.sandbox.sample_ids(), api_key), flush=True)
     _run(app, host, port)
     return 0

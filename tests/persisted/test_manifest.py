@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +18,9 @@ from app.main import create_app
 from app.persisted import load_manifest
 from app.sandbox import SandboxConfig
 from app.settings import Settings
-from tests.support import sandbox_env
+from tests.support import SIGNING_KEY, sandbox_env
+
+ROOT = Path(__file__).resolve().parents[2]
 
 ONE = "query One { __typename }"
 TWO = "query Two($id: ID!) { recording(provider: TWILIO, id: $id) { id } }"
@@ -106,3 +111,24 @@ def test_the_gateway_refuses_to_build_with_a_broken_manifest(tmp_path: Path) -> 
     }
     with pytest.raises(ConfigError, match="holds no operations"):
         create_app(Settings.from_env(env))
+
+
+@pytest.mark.parametrize("demo", [False, True], ids=["providers", "demo"])
+def test_serve_stops_with_the_manifests_problem_and_no_traceback(
+    tmp_path: Path, demo: bool
+) -> None:
+    path = write(tmp_path / "manifest.json", {"x": "query {"})
+    own = ("GATEWAY_", "TWILIO_", "SIGNALWIRE_", "BIRD_")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(own)} | {
+        **sandbox_env(SandboxConfig(), "http://127.0.0.1:9"),
+        "GATEWAY_SIGNING_KEYS": SIGNING_KEY,
+        "GATEWAY_PERSISTED_QUERIES": "allowlist",
+        "GATEWAY_PERSISTED_QUERIES_FILE": path,
+        "PYTHONPATH": str(ROOT),
+    }
+    command = [sys.executable, "-m", "app", "serve", "--port", "0", *(["--demo"] * demo)]
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert "configuration error: GATEWAY_PERSISTED_QUERIES_FILE" in done.stderr
+    assert "the body is not GraphQL" in done.stderr
+    assert "Traceback" not in done.stderr + done.stdout
