@@ -139,11 +139,15 @@ def _serve(settings: Settings, host: str, port: int, *, demo: bool, insecure: bo
     base = f"http://{local}:{port}"
     api_key = None if is_loopback(host) else new_key()
     sample_ids = sandbox.state.sandbox.sample_ids()
-    app = create_app(
-        demo_settings(settings, f"{base}/sandbox", DEMO, api_key=api_key),
-        sandbox=sandbox,
-        graphiql_default=demo_query(sample_ids),
-    )
+    try:
+        app = create_app(
+            demo_settings(settings, f"{base}/sandbox", DEMO, api_key=api_key),
+            sandbox=sandbox,
+            graphiql_default=demo_query(sample_ids),
+        )
+    except ConfigError as exc:  # e.g. GATEWAY_PERSISTED_QUERIES_FILE
+        print(f"recording-gateway: configuration error: {exc}", file=sys.stderr)
+        return 2
     print(banner(base, sample_ids, api_key), flush=True)
     _run(app, host, port)
     return 0

@@ -9,7 +9,11 @@ Every error a client can see is a ``GatewayError`` and carries a stable ``code``
     │   ├── UnauthenticatedError         UNAUTHENTICATED     -> 401 (+ WWW-Authenticate)
     │   ├── BadRequestError              BAD_REQUEST         -> 400 (not a GraphQL request)
     │   ├── MethodNotAllowedError        METHOD_NOT_ALLOWED  -> 405 (+ Allow)
-    │   └── PayloadTooLargeError         PAYLOAD_TOO_LARGE   -> 413
+    │   ├── PayloadTooLargeError         PAYLOAD_TOO_LARGE   -> 413
+    │   ├── PersistedQueryNotFoundError      PERSISTED_QUERY_NOT_FOUND     -> 200 (resend it)
+    │   ├── PersistedQueryNotSupportedError  PERSISTED_QUERY_NOT_SUPPORTED -> 200 (APQ off)
+    │   ├── PersistedQueryNotAllowedError    PERSISTED_QUERY_NOT_ALLOWED   -> 400 (allowlist)
+    │   └── PersistedQueryInvalidError       BAD_USER_INPUT -> 400 (hash is not the query's)
     ├── ForbiddenError                   FORBIDDEN (the caller's scopes do not allow a field)
     ├── CostLimitExceededError           COST_LIMIT_EXCEEDED (+ cost, maxCost)
     ├── RateLimitExceededError           RATE_LIMITED        -> 429 (+ retryAfter)
@@ -103,6 +107,44 @@ class PayloadTooLargeError(RequestRefusedError):
 
     code = "PAYLOAD_TOO_LARGE"
     status = 413
+
+
+class PersistedQueryNotFoundError(RequestRefusedError):
+    """APQ: the hash names no query the gateway holds. HTTP 200 with this exact message, as
+    Apollo Server answers: Apollo Client's persisted-query link then resends the request
+    with its query (on a 400 or 500 it would turn persisted queries off instead)."""
+
+    code = "PERSISTED_QUERY_NOT_FOUND"
+    status = 200
+
+    def __init__(self) -> None:
+        super().__init__("PersistedQueryNotFound")
+
+
+class PersistedQueryNotSupportedError(RequestRefusedError):
+    """A hash without a query while ``GATEWAY_PERSISTED_QUERIES=off``. HTTP 200 and Apollo's
+    message: its link then stops sending hashes and resends the query."""
+
+    code = "PERSISTED_QUERY_NOT_SUPPORTED"
+    status = 200
+
+    def __init__(self) -> None:
+        super().__init__("PersistedQueryNotSupported")
+
+
+class PersistedQueryNotAllowedError(RequestRefusedError):
+    """``GATEWAY_PERSISTED_QUERIES=allowlist``: the operation is not in the manifest."""
+
+    code = "PERSISTED_QUERY_NOT_ALLOWED"
+    status = 400
+
+
+class PersistedQueryInvalidError(RequestRefusedError):
+    """A ``persistedQuery`` extension the gateway cannot use: a hash that is not its query's
+    SHA-256, an unknown version, a malformed hash (Apollo Server: BAD_USER_INPUT, 400)."""
+
+    code = "BAD_USER_INPUT"
+    status = 400
 
 
 class ForbiddenError(GatewayError):

@@ -35,6 +35,7 @@ from app.explorer.assets import AssetsRoute
 from app.explorer.page import GraphiQLPage
 from app.media.links import MediaLinks
 from app.media.proxy import MediaRoute
+from app.persisted import PersistedQueries
 from app.schema import build_schema
 from app.schema.view import GatewayGraphQL
 from app.settings import Settings, require_signing_keys
@@ -57,6 +58,7 @@ class GatewayState(TypedDict):
     limiter: RateLimiter
     media: MediaLinks
     signer: Signer
+    persisted: PersistedQueries
 
 
 def create_app(
@@ -80,6 +82,7 @@ def create_app(
             "several tenants and no client auth: give each tenant api_keys, or set up [auth.jwt]"
         )
     schema = build_schema(settings.limits)
+    manifest = PersistedQueries.manifest_for(settings)  # read now: ConfigError at start
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[GatewayState]:
@@ -96,6 +99,8 @@ def create_app(
             closing.push_async_callback(access.aclose)
             limiter = RateLimiter.from_settings(settings.cache)
             closing.push_async_callback(limiter.aclose)
+            persisted = PersistedQueries.build(settings, manifest)
+            closing.push_async_callback(persisted.aclose)
             if open_warning is not None:
                 closing.enter_context(_repeat_warning(open_warning, open_warning_interval))
             yield GatewayState(
@@ -105,6 +110,7 @@ def create_app(
                 limiter=limiter,
                 media=MediaLinks.from_settings(settings, tenants, signer),
                 signer=signer,
+                persisted=persisted,
             )
 
     ide = None

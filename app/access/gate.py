@@ -12,6 +12,10 @@ Everything here happens before GraphQL parses anything, and costs no upstream re
    ``operationName`` a string or null and ``variables`` and ``extensions`` objects or null; a
    GET's parameters likewise. Anything else is 400 BAD_REQUEST,
    in the same ``{"errors": [...]}`` shape as every GraphQL error, never a 500.
+4. **Persisted queries** (``app.persisted``): a hash in ``extensions.persistedQuery`` may
+   stand for the ``query``, which is then put into the body (or the GET's parameters) the view
+   reads; or the request is refused (not found, not allowed, a hash that is not its query's).
+   Only a request with neither a query nor that extension is "no ``query``".
 
 The request then goes on to the GraphQL view with the body it was checked with, and the
 caller (a ``Principal``) in ``request.state.principal``. The tenant also names the request
@@ -23,8 +27,9 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlencode
 
-from starlette.datastructures import Headers, QueryParams
+from starlette.datastructures import Headers, MutableHeaders, QueryParams
 from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.asgi import GraphQL
@@ -38,6 +43,7 @@ from app.errors import (
     UnauthenticatedError,
 )
 from app.logs import acting_for
+from app.persisted import PersistedQueries
 
 #: A body's members and the JSON types each may have (None is always allowed).
 _MEMBERS: Mapping[str, type] = {
@@ -72,12 +78,23 @@ class GraphQLGate:
             authenticator: Authenticator = state["access"]
             principal = await authenticator.authenticate(headers.get("authorization"))
             state["principal"] = principal
+            persisted: PersistedQueries = state["persisted"]
             if scope["method"] == "POST":
                 body = await _read_body(receive, headers, state["settings"].limits.max_body_bytes)
-                _check_body(body, headers)
+                data = _check_body(body, headers)
+                query = _required(await persisted.resolve(data, principal.tenant.name))
+                if query != data.get("query"):
+                    body = json.dumps({**data, "query": query}).encode()
+                    MutableHeaders(scope=scope)["content-length"] = str(len(body))
                 receive = _replay(body, receive)
             else:
-                _check_parameters(QueryParams(scope.get("query_string", b"")))
+                params = QueryParams(scope.get("query_string", b""))
+                data = _check_parameters(params)
+                query = _required(await persisted.resolve(data, principal.tenant.name))
+                if query != data.get("query"):
+                    items = [item for item in params.multi_items() if item[0] != "query"]
+                    query_string = urlencode([*items, ("query", query)]).encode()
+                    scope = {**scope, "query_string": query_string}
         except RequestRefusedError as exc:
             await refusal(exc)(scope, receive, send)
             return
@@ -101,7 +118,8 @@ def _wants_ide(scope: Scope, headers: Headers) -> bool:
     HTML, or for anything, with no ``query``)."""
     if scope["method"] != "GET":
         return False
-    if "query" in QueryParams(scope.get("query_string", b"")):
+    params = QueryParams(scope.get("query_string", b""))
+    if "query" in params or "extensions" in params:  # a query, or a persisted query's hash
         return False
     accept = headers.get("accept", "")
     return "text/html" in accept or "*/*" in accept
@@ -127,7 +145,7 @@ async def _read_body(receive: Receive, headers: Headers, limit: int) -> bytes:
             return b"".join(chunks)
 
 
-def _check_body(body: bytes, headers: Headers) -> None:
+def _check_body(body: bytes, headers: Headers) -> dict[str, Any]:
     if "application/json" not in headers.get("content-type", ""):
         raise BadRequestError("send the request as JSON, with Content-Type: application/json")
     try:
@@ -139,9 +157,10 @@ def _check_body(body: bytes, headers: Headers) -> None:
     if not isinstance(data, dict):
         raise BadRequestError("the body must be a JSON object with a `query`")
     _check_members(data)
+    return data
 
 
-def _check_parameters(params: QueryParams) -> None:
+def _check_parameters(params: QueryParams) -> dict[str, Any]:
     data: dict[str, Any] = {}
     for name in ("query", "operationName"):
         if name in params:
@@ -153,6 +172,7 @@ def _check_parameters(params: QueryParams) -> None:
             except ValueError:
                 raise BadRequestError(f"`{name}` is not valid JSON") from None
     _check_members(data)
+    return data
 
 
 def _check_members(data: Mapping[str, Any]) -> None:
@@ -161,9 +181,13 @@ def _check_members(data: Mapping[str, Any]) -> None:
         if value is not None and not isinstance(value, kind):
             what = "a string" if kind is str else "an object"
             raise BadRequestError(f"`{name}` must be {what} or null")
-    query = data.get("query")
+
+
+def _required(query: str | None) -> str:
+    """The query to run, once persisted queries had their say; BAD_REQUEST if none."""
     if query is None or not query.strip():
         raise BadRequestError("the request has no `query`")
+    return query
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:
