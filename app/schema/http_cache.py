@@ -18,8 +18,8 @@ a guess. A cacheable answer is ``private, max-age=N`` (the tenant's data: never 
 cache) with ``Vary: Authorization`` (one browser may switch keys) and
 ``ETag: "<sha256 of the body, 32 hex>"``. ``If-None-Match`` naming it (RFC 9110 §13.1.2:
 a list, ``*``, weak comparison) answers 304 with no body. The body is built first, from
-the cache, so a 304 costs no upstream request while the entries last; POST answers are
-always ``no-store`` (RFC 9110 does not let them be reused for a later request anyway).
+the cache, so a 304 costs no upstream request while the entries last. POST answers are
+always ``no-store``: HTTP caches key on the URL, and a POST's query is in its body.
 """
 
 from __future__ import annotations
@@ -88,15 +88,14 @@ def none_match(header: str | None, etag: str) -> bool:
         return False
     if header.strip() == "*":
         return True
-    wanted = etag.strip('"')
     position, tags = 0, []
     while position < len(header):
         found = _ENTITY_TAG.match(header, position)
-        if found is None or found.end() == position:
+        if found is None:
             return False
         tags.append(found.group(1))
         position = found.end()
-    return wanted in tags
+    return etag.strip('"') in tags
 
 
 def apply(request: Request, response: Response, freshness: Freshness) -> Response:
