@@ -7,6 +7,9 @@
 - **TTL policy**: terminal recordings long, others short, NOT_FOUND briefly (stored as
   a sentinel, since aiocache reads a cached ``None`` as a miss); no other error is cached.
 - **Single-flight**: concurrent misses for one key share one upstream fetch.
+- **Freshness**: each entry keeps the instant it expires (``expires``, unix seconds), so a
+  reader learns how long what it got stays fresh (``Fresh.expires``): the HTTP answer's
+  ``Cache-Control: max-age`` is worked out from it (``app.schema.http_cache``).
 - **Outages**: a failing backend (Redis gone) degrades to "no cache", logged once,
   and recovers by itself when the backend answers again.
 
@@ -21,6 +24,7 @@ import asyncio
 import hashlib
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -51,6 +55,15 @@ class TtlPolicy:
 
     def for_recording(self, recording: Recording) -> int:
         return self.terminal if recording.status.is_terminal else self.active
+
+
+@dataclass(frozen=True)
+class Fresh:
+    """A recording and the instant (unix seconds) its cache entry expires: until then the
+    gateway answers with it unchanged. ``expires`` is now (or past) when it was not cached."""
+
+    recording: Recording
+    expires: float
 
 
 class BoundedMemoryCache(SimpleMemoryCache):  # type: ignore[misc]
@@ -108,10 +121,18 @@ def build_backend(settings: CacheSettings, timeout: float = 1.0) -> Any | None:
 class RecordingCache:
     """Recordings by provider account and id, shared by every request of the process."""
 
-    def __init__(self, backend: Any | None, policy: TtlPolicy | None = None) -> None:
+    def __init__(
+        self,
+        backend: Any | None,
+        policy: TtlPolicy | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._backend = backend
         self._policy = policy or TtlPolicy()
-        self._inflight: dict[str, asyncio.Future[Recording]] = {}
+        # Wall time, not the loop's: entries are shared through Redis by every replica.
+        self._clock = clock
+        self._inflight: dict[str, asyncio.Future[Fresh]] = {}
         self._outage = Outage(
             logger,
             "cache unavailable (%s); answering from the providers until it is back",
@@ -132,6 +153,10 @@ class RecordingCache:
 
     async def get_or_load(self, key: str, load: Callable[[], Awaitable[Recording]]) -> Recording:
         """The cached recording, else ``load()`` once for all concurrent callers, then cache."""
+        return (await self.fetch(key, load)).recording
+
+    async def fetch(self, key: str, load: Callable[[], Awaitable[Recording]]) -> Fresh:
+        """``get_or_load`` with the instant the answer stops being fresh."""
         cached = await self._read(key)
         if isinstance(cached, RecordingNotFoundError):
             raise cached
@@ -144,27 +169,30 @@ class RecordingCache:
             flight.add_done_callback(lambda _: self._inflight.pop(key, None))
         return await asyncio.shield(flight)
 
-    async def store(self, key: str, recording: Recording) -> None:
-        """Cache a recording fetched elsewhere (e.g. from a listing)."""
+    async def store(self, key: str, recording: Recording) -> Fresh:
+        """Cache a recording fetched elsewhere (e.g. from a listing); it is fresh for its
+        TTL if it was stored, else not at all."""
+        now = self._clock()
         ttl = self._policy.for_recording(recording)
-        if ttl and self._backend is not None:
-            await self._write(key, encode(recording), ttl)
+        if not ttl or self._backend is None:
+            return Fresh(recording, now)
+        stored = await self._write(key, encode(recording, now + ttl), ttl)
+        return Fresh(recording, now + ttl if stored else now)
 
     async def close(self) -> None:
         if self._backend is not None:
             await self._backend.close()
 
-    async def _load(self, key: str, load: Callable[[], Awaitable[Recording]]) -> Recording:
+    async def _load(self, key: str, load: Callable[[], Awaitable[Recording]]) -> Fresh:
         try:
             recording = await load()
         except RecordingNotFoundError as exc:
             if self._policy.not_found:
                 await self._write(key, encode_not_found(exc), self._policy.not_found)
             raise
-        await self.store(key, recording)
-        return recording
+        return await self.store(key, recording)
 
-    async def _read(self, key: str) -> Recording | RecordingNotFoundError | None:
+    async def _read(self, key: str) -> Fresh | RecordingNotFoundError | None:
         if self._backend is None:
             return None
         try:
@@ -176,20 +204,22 @@ class RecordingCache:
         if value is None:
             return None
         try:
-            return decode(value)
+            return decode_entry(value)
         except msgspec.DecodeError as exc:
             logger.warning("ignoring an unreadable cache entry (%s)", exc)
             return None
 
-    async def _write(self, key: str, value: str, ttl: int) -> None:
+    async def _write(self, key: str, value: str, ttl: int) -> bool:
+        """Whether the value was stored."""
         if self._backend is None:
-            return
+            return False
         try:
             await self._backend.set(key, value, ttl=ttl)
         except Exception as exc:
             self._outage.failed(exc)
-        else:
-            self._outage.succeeded()
+            return False
+        self._outage.succeeded()
+        return True
 
 
 # The codec. msgspec reads the stored shape off the dataclasses' type hints, so a field
@@ -204,10 +234,11 @@ class _NotFound(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class _Entry(msgspec.Struct, omit_defaults=True, forbid_unknown_fields=True):
-    """What one key holds: a recording, or a provider's NOT_FOUND answer (a sentinel,
-    since aiocache reads a cached ``None`` as a miss)."""
+    """What one key holds: a recording and when its entry expires (unix seconds), or a
+    provider's NOT_FOUND answer (a sentinel, since aiocache reads a cached ``None`` as a miss)."""
 
     recording: Recording | None = None
+    expires: float = 0.0
     not_found: _NotFound | None = None
 
 
@@ -229,9 +260,9 @@ def shape_of(entry: type[msgspec.Struct]) -> str:
 SHAPE = shape_of(_Entry)
 
 
-def encode(recording: Recording) -> str:
-    """A Recording as JSON text."""
-    return _ENCODER.encode(_Entry(recording=recording)).decode()
+def encode(recording: Recording, expires: float = 0.0) -> str:
+    """A Recording as JSON text, with the instant its entry expires."""
+    return _ENCODER.encode(_Entry(recording=recording, expires=expires)).decode()
 
 
 def encode_not_found(error: RecordingNotFoundError) -> str:
@@ -242,9 +273,15 @@ def encode_not_found(error: RecordingNotFoundError) -> str:
 def decode(text: str) -> Recording | RecordingNotFoundError:
     """The inverse of ``encode`` and ``encode_not_found``; ``msgspec.DecodeError`` (a
     ValueError) for anything else."""
+    entry = decode_entry(text)
+    return entry.recording if isinstance(entry, Fresh) else entry
+
+
+def decode_entry(text: str) -> Fresh | RecordingNotFoundError:
+    """``decode``, with the instant a recording's entry expires."""
     entry = _DECODER.decode(text)
     if entry.recording is not None:
-        return entry.recording
+        return Fresh(entry.recording, entry.expires)
     if entry.not_found is not None:
         return RecordingNotFoundError(entry.not_found.message, provider=entry.not_found.provider)
     raise msgspec.ValidationError("a cache entry holds neither a recording nor NOT_FOUND")

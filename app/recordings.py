@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable, Mapping, Sequence
 
-from app.cache import RecordingCache
+from app.cache import Fresh, RecordingCache
 from app.errors import ProviderNotConfiguredError
 from app.models import Provider, Recording, RecordingRef
 from app.providers import RecordingProvider, check_id
@@ -57,15 +57,26 @@ class RecordingService:
 
     async def get(self, provider: Provider, recording_id: str) -> Recording:
         """One recording, or a GatewayError (NOT_FOUND when the provider has none)."""
+        return (await self.fetch(provider, recording_id)).recording
+
+    async def fetch(self, provider: Provider, recording_id: str) -> Fresh:
+        """``get``, with the instant the answer stops being fresh (its cache entry's expiry)."""
         check_id(provider, recording_id)
         adapter = self.provider(provider)
         key = self._cache.key(provider, self.scope(provider), recording_id)
-        return await self._cache.get_or_load(key, lambda: adapter.fetch(recording_id))
+        return await self._cache.fetch(key, lambda: adapter.fetch(recording_id))
 
     async def get_many(self, refs: Sequence[RecordingRef]) -> list[Recording | BaseException]:
         """Each ref's recording or error, in order, all providers queried concurrently."""
+        return [
+            found.recording if isinstance(found, Fresh) else found
+            for found in await self.fetch_many(refs)
+        ]
+
+    async def fetch_many(self, refs: Sequence[RecordingRef]) -> list[Fresh | BaseException]:
+        """``get_many``, each recording with the instant it stops being fresh."""
         return await asyncio.gather(
-            *(self.get(ref.provider, ref.id) for ref in refs), return_exceptions=True
+            *(self.fetch(ref.provider, ref.id) for ref in refs), return_exceptions=True
         )
 
     async def remember(self, recordings: Iterable[Recording]) -> None:

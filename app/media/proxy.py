@@ -12,6 +12,8 @@ Errors become HTTP statuses in one place, ``STATUSES``, with a short JSON body
 from __future__ import annotations
 
 import logging
+import math
+import time
 from collections.abc import AsyncIterator
 
 import anyio
@@ -98,7 +100,8 @@ async def relay(
         "content-type": claim.content_type,
         "accept-ranges": "bytes",
         "content-disposition": f'inline; filename="{claim.filename}"',
-        "cache-control": "private",
+        # Reusable by the link's holder only, and no longer than the link itself works.
+        "cache-control": f"private, max-age={max(math.floor(claim.expires - time.time()), 0)}",
     }
     headers.update({name: upstream.headers[name] for name in FORWARDED if name in upstream.headers})
     length = _content_length(upstream)

@@ -100,6 +100,7 @@ async def resolve(
 ) -> RecordingConnection:
     """The connection for ``recordings(first, after, filter)``; provider failures are reported."""
     context = info.context
+    context.freshness.no_store("a listing")  # providers' listings change at any time
     codec = CursorCodec(context.signer, context.tenant.name)
     page = await listing.list_recordings(
         context.recordings,

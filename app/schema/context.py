@@ -11,6 +11,7 @@ from starlette.responses import Response
 from app.access.ratelimit import RateLimiter
 from app.media.links import MediaLinks
 from app.recordings import RecordingService
+from app.schema.http_cache import Freshness
 from app.schema.loaders import Loaders
 from app.settings import Settings
 from app.signing import Signer
@@ -34,6 +35,8 @@ class Context:
     signer: Signer
     media: MediaLinks
     limiter: RateLimiter
+    # How long the answer may be cached (``app.schema.http_cache``): what it serves reports here.
+    freshness: Freshness = field(default_factory=Freshness)
     # Errors of a field that still resolved (a listing with one provider down); see
     # ``app.schema.errors.report``.
     reported_errors: list[GraphQLError] = field(default_factory=list)

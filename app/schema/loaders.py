@@ -11,8 +11,10 @@ from dataclasses import dataclass
 
 from strawberry.dataloader import DataLoader
 
+from app.cache import Fresh
 from app.models import Recording, RecordingRef
 from app.recordings import RecordingService
+from app.schema.http_cache import Freshness
 
 
 @dataclass(frozen=True)
@@ -22,8 +24,15 @@ class Loaders:
     recording: DataLoader[RecordingRef, Recording]
 
     @classmethod
-    def for_request(cls, service: RecordingService) -> Loaders:
+    def for_request(cls, service: RecordingService, freshness: Freshness) -> Loaders:
+        """Loaders over ``service`` that report each recording they give to ``freshness``
+        (how long the answer holding it may be cached)."""
+
         async def load(refs: list[RecordingRef]) -> Sequence[Recording | BaseException]:
-            return await service.get_many(refs)
+            found = await service.fetch_many(refs)
+            for result in found:
+                if isinstance(result, Fresh):
+                    freshness.recording(result)
+            return [result.recording if isinstance(result, Fresh) else result for result in found]
 
         return cls(recording=DataLoader(load_fn=load))

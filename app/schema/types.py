@@ -185,6 +185,9 @@ async def _mint(
     expires_in: int,
 ) -> media.MediaLink | None:
     context = info.context
-    return await context.media.link(
+    link = await context.media.link(
         context.recordings, recording, fmt, delivery, expires_in, str(context.request.base_url)
     )
+    if link is not None:  # an answer holding a link is not reused once the link is dead
+        context.freshness.link(link.expires_at)
+    return link

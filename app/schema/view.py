@@ -4,6 +4,10 @@ It sits behind the gate (``app.access.gate``), which has authenticated the calle
 checked the body: the context is built for the caller's tenant. What Strawberry itself still
 refuses over HTTP (an unknown ``operationName``, a mutation over GET) leaves in the gate's
 typed ``{"errors": [...]}`` shape rather than as Strawberry's plain text.
+
+Every answer leaves with its HTTP caching headers (``app.schema.http_cache``): the request's
+``Freshness`` is made here, handed to the context (``request.state.freshness``), told of any
+error in the result (``process_result``), and read once the body is built.
 """
 
 from __future__ import annotations
@@ -16,12 +20,15 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.http import GraphQLHTTPResponse
+from strawberry.types import ExecutionResult
 
 from app.access.authenticate import Principal
 from app.access.gate import refusal
 from app.errors import BadRequestError, MethodNotAllowedError
-from app.schema import GatewaySchema
+from app.schema import GatewaySchema, http_cache
 from app.schema.context import Context
+from app.schema.http_cache import Freshness
 from app.schema.loaders import Loaders
 
 
@@ -36,12 +43,22 @@ class GatewayGraphQL(GraphQL[Context, None]):
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
+        request = Request(scope, receive)
+        freshness = request.state.freshness = Freshness()
         try:
-            response = await self.run(Request(scope, receive))
+            response = await self.run(request)
         except HTTPException as exc:  # what Strawberry's own __call__ sends as plain text
             kind = MethodNotAllowedError if exc.status_code == 405 else BadRequestError
             response = refusal(kind(exc.reason))
-        await response(scope, receive, send)
+        await http_cache.apply(request, response, freshness)(scope, receive, send)
+
+    async def process_result(
+        self, request: Request, result: ExecutionResult
+    ) -> GraphQLHTTPResponse:
+        if result.errors:
+            freshness: Freshness = request.state.freshness
+            freshness.no_store("an error")
+        return await super().process_result(request, result)
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
@@ -49,14 +66,16 @@ class GatewayGraphQL(GraphQL[Context, None]):
         assert isinstance(request, Request), "subscriptions are not served"
         assert isinstance(response, Response)
         principal: Principal = request.state.principal
+        freshness: Freshness = request.state.freshness
         return Context(
             request=request,
             response=response,
             settings=request.state.settings,
             tenant=principal.tenant,
             scopes=principal.scopes,
-            loaders=Loaders.for_request(principal.tenant.recordings),
+            loaders=Loaders.for_request(principal.tenant.recordings, freshness),
             signer=request.state.signer,
             media=request.state.media,
             limiter=request.state.limiter,
+            freshness=freshness,
         )

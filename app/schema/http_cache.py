@@ -1,0 +1,115 @@
+"""HTTP caching of ``GET /graphql`` answers: ``Cache-Control``, a strong ``ETag``, and 304.
+
+An answer is only as fresh as the least fresh thing in it, so each request carries a
+``Freshness`` that what it serves reports to:
+
+- every recording (the loaders, from the cache's ``Fresh``): fresh until its cache entry
+  expires (a recording fetched just now: its TTL). One in an active state (queued, in
+  progress) is changing: the answer is ``no-store``;
+- every media link minted (``Recording.media``/``mediaUrl``): a cached answer must not hold
+  a link that no longer works, so ``max-age`` never passes the earliest link's expiry;
+- a ``recordings`` listing: ``no-store``. A page reflects what the providers list right now
+  (a recording added upstream changes it at any time, and nothing the gateway holds says
+  when), so no TTL would be honest;
+- any error in the answer (a failed ref, NOT_FOUND, a provider down): ``no-store``.
+
+An answer nothing bounded (e.g. ``{ __typename }``) is ``no-store`` too: never cached on
+a guess. A cacheable answer is ``private, max-age=N`` (the tenant's data: never in a shared
+cache) with ``Vary: Authorization`` (one browser may switch keys) and
+``ETag: "<sha256 of the body, 32 hex>"``. ``If-None-Match`` naming it (RFC 9110 §13.1.2:
+a list, ``*``, weak comparison) answers 304 with no body. The body is built first, from
+the cache, so a 304 costs no upstream request while the entries last. POST answers are
+always ``no-store``: HTTP caches key on the URL, and a POST's query is in its body.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+import time
+from collections.abc import Callable
+from datetime import datetime
+
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from app.cache import Fresh
+
+NO_STORE = "no-store"
+
+# One entity-tag of an If-None-Match list (RFC 9110 §8.8.3): optional W/, quoted opaque-tag.
+_ENTITY_TAG = re.compile(r'\s*(?:W/)?"([\x21\x23-\x7e\x80-\xff]*)"\s*(?:,|$)')
+
+
+class Freshness:
+    """How long one request's answer may be reused: the earliest expiry of what it holds,
+    or never (``no_store``). Built per request, in the GraphQL context."""
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+        self._until: float | None = None
+        self.no_store_reason: str | None = None
+
+    def recording(self, fresh: Fresh) -> None:
+        """A recording in the answer, as the cache gave it."""
+        if not fresh.recording.status.is_terminal:
+            self.no_store("an active recording")
+        self._bound(fresh.expires)
+
+    def link(self, expires_at: datetime) -> None:
+        """A media link in the answer."""
+        self._bound(expires_at.timestamp())
+
+    def no_store(self, reason: str) -> None:
+        """The answer must not be reused at all (the first reason is kept, for tests/logs)."""
+        if self.no_store_reason is None:
+            self.no_store_reason = reason
+
+    def max_age(self) -> int:
+        """Whole seconds the answer stays fresh; 0 means ``no-store``."""
+        if self.no_store_reason is not None or self._until is None:
+            return 0
+        return max(math.floor(self._until - self._clock()), 0)
+
+    def _bound(self, until: float) -> None:
+        self._until = until if self._until is None else min(self._until, until)
+
+
+def strong_etag(body: bytes | memoryview) -> str:
+    """A strong validator: the same bytes, the same tag."""
+    return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+
+
+def none_match(header: str | None, etag: str) -> bool:
+    """Whether ``If-None-Match: header`` names ``etag`` (weak comparison), i.e. the client
+    already holds this answer. A malformed header matches nothing."""
+    if header is None:
+        return False
+    if header.strip() == "*":
+        return True
+    position, tags = 0, []
+    while position < len(header):
+        found = _ENTITY_TAG.match(header, position)
+        if found is None:
+            return False
+        tags.append(found.group(1))
+        position = found.end()
+    return etag.strip('"') in tags
+
+
+def apply(request: Request, response: Response, freshness: Freshness) -> Response:
+    """The response to send: ``response`` with its caching headers, or a 304 in its place."""
+    max_age = freshness.max_age()
+    cacheable = request.method == "GET" and response.status_code == 200
+    if not cacheable or max_age <= 0 or isinstance(response, StreamingResponse):
+        response.headers["cache-control"] = NO_STORE
+        return response
+    etag = strong_etag(response.body)
+    if none_match(request.headers.get("if-none-match"), etag):
+        # RFC 9110 §15.4.5: a 304 carries the validators and caching headers a 200 would.
+        response = Response(status_code=304)
+    response.headers["cache-control"] = f"private, max-age={max_age}"
+    response.headers["etag"] = etag
+    response.headers.add_vary_header("Authorization")
+    return response
