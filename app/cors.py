@@ -16,9 +16,10 @@ assets, the demo's ``/sandbox``) hold nothing a caller without credentials could
 with any HTTP client already, so the same policy on them opens nothing.
 
 Credentials are never allowed (``allow_credentials=False``): the gateway reads bearer headers,
-not cookies, and ``*`` is only valid without them. No private-network access either: a
-public website cannot reach a gateway on loopback or a private address through the browser
-(Chromium asks with ``Access-Control-Request-Private-Network``, refused here).
+not cookies, and ``*`` is only valid without them. Nor private-network access: a preflight
+asking for it (``Access-Control-Request-Private-Network``, sent by browsers when a public
+website calls a loopback or private address) is refused, so a demo's ``*`` on loopback does
+not open it to every website a developer visits.
 """
 
 from __future__ import annotations

@@ -128,8 +128,9 @@ async def test_every_header_the_gateway_reads_is_allowed(allowing: httpx.AsyncCl
         preflight("POST", "content-type", origin="https://app.example:5173"),
         preflight("PUT", "content-type"),
         preflight("POST", "cookie"),
+        preflight("POST", "content-type") | {"access-control-request-private-network": "true"},
     ],
-    ids=["other-origin", "other-port", "other-scheme", "method", "header"],
+    ids=["other-origin", "other-port", "other-scheme", "method", "header", "private-network"],
 )
 async def test_a_preflight_asking_too_much_is_not_granted(
     allowing: httpx.AsyncClient, headers: dict[str, str]
