@@ -35,6 +35,8 @@ def demo_settings(
         jwt=None,
         api_keys=(key_hash(api_key),) if api_key else (),
         limits=replace(settings.limits, introspection=True),
+        # A frontend on any origin may try the demo (without credentials: app.cors).
+        cors_origins=settings.cors_origins or ("*",),
         **sections,
     )
 

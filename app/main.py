@@ -30,6 +30,7 @@ from app.access.authenticate import Authenticator
 from app.access.gate import GraphQLGate
 from app.access.ratelimit import RateLimiter
 from app.cache import RecordingCache
+from app.cors import cors_middleware
 from app.errors import ConfigError
 from app.explorer.assets import AssetsRoute
 from app.explorer.page import GraphiQLPage
@@ -127,7 +128,8 @@ def create_app(
         routes.append(Route("/graphiql/{name}", AssetsRoute(), methods=["GET", "HEAD"]))
     if sandbox is not None:
         routes.append(Mount("/sandbox", app=sandbox))
-    return Starlette(routes=routes, lifespan=lifespan)
+    # Outside the routes: preflights answered before the gate and the router (app.cors).
+    return Starlette(routes=routes, middleware=cors_middleware(settings), lifespan=lifespan)
 
 
 @contextlib.contextmanager
