@@ -30,8 +30,9 @@ def chromium_path() -> str:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    # As root, chromium refuses to start with its sandbox on.
-    args = ["--no-sandbox"] if os.geteuid() == 0 else []
+    # As root, chromium refuses to start with its sandbox on; media may play without a click.
+    args = ["--autoplay-policy=no-user-gesture-required"]
+    args += ["--no-sandbox"] if os.geteuid() == 0 else []
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(
             executable_path=chromium_path(), headless=True, args=args

@@ -14,7 +14,6 @@ so seeking to the middle of an hour (7 MB into an MP3, 57 MB into a mono WAV) ne
 from __future__ import annotations
 
 import json
-import shutil
 import socket
 import threading
 from collections.abc import Iterator
@@ -31,7 +30,6 @@ from playwright.sync_api import (
     Request,
     Response,
     Route,
-    sync_playwright,
 )
 from starlette.applications import Starlette
 from starlette.datastructures import Headers
@@ -203,16 +201,7 @@ def live() -> Iterator[Live]:
             yield Live(sandbox, gateway, allowed, other, seen)
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=shutil.which("chromium"),
-            headless=True,
-            args=["--no-sandbox", "--autoplay-policy=no-user-gesture-required"],
-        )
-        yield launched
-        launched.close()
+# The module's browser is tests/browser/conftest.py's (Debian's chromium, autoplay allowed).
 
 
 @dataclass
