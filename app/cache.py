@@ -35,7 +35,7 @@ from aiocache.serializers import StringSerializer
 
 from app.errors import RecordingNotFoundError
 from app.models import Provider, Recording
-from app.outages import Outage
+from app.outages import COOLDOWN, Outage
 from app.settings import CacheSettings
 
 logger = logging.getLogger("app.cache")
@@ -99,8 +99,10 @@ class CurrentRedisCache(RedisCache):  # type: ignore[misc]
         await self.client.aclose()
 
 
-def build_backend(settings: CacheSettings, timeout: float = 1.0) -> Any | None:
+def build_backend(settings: CacheSettings, timeout: float | None = None) -> Any | None:
     """The aiocache backend for ``GATEWAY_CACHE_URL``; ``None`` for ``none://``."""
+    if timeout is None:
+        timeout = settings.timeout
     if settings.kind == "none":
         return None
     if settings.kind == "memory":
@@ -127,6 +129,7 @@ class RecordingCache:
         policy: TtlPolicy | None = None,
         *,
         clock: Callable[[], float] = time.time,
+        cooldown: float = COOLDOWN,
     ) -> None:
         self._backend = backend
         self._policy = policy or TtlPolicy()
@@ -137,12 +140,13 @@ class RecordingCache:
             logger,
             "cache unavailable (%s); answering from the providers until it is back",
             "cache is back; caching resumed",
+            cooldown=cooldown,
         )
 
     @classmethod
     def from_settings(cls, settings: CacheSettings) -> RecordingCache:
         policy = TtlPolicy(settings.ttl, settings.ttl_active, settings.ttl_not_found)
-        return cls(build_backend(settings), policy)
+        return cls(build_backend(settings), policy, cooldown=settings.cooldown)
 
     @staticmethod
     def key(provider: Provider, scope: str, recording_id: str) -> str:
@@ -193,7 +197,7 @@ class RecordingCache:
         return await self.store(key, recording)
 
     async def _read(self, key: str) -> Fresh | RecordingNotFoundError | None:
-        if self._backend is None:
+        if self._backend is None or not self._outage.available():
             return None
         try:
             value = await self._backend.get(key)
@@ -211,7 +215,7 @@ class RecordingCache:
 
     async def _write(self, key: str, value: str, ttl: int) -> bool:
         """Whether the value was stored."""
-        if self._backend is None:
+        if self._backend is None or not self._outage.available():
             return False
         try:
             await self._backend.set(key, value, ttl=ttl)

@@ -1,22 +1,52 @@
-"""An outage of a backing service (the cache's or the rate limiter's Redis), logged twice:
-once when it starts and once when it ends, however many calls fail in between."""
+"""An outage of a backing service (the cache's, the rate limiter's or the persisted queries'
+Redis): logged twice, once when it starts and once when it ends, however many calls fail in
+between; and a breaker: after a failure the service is bypassed for ``cooldown`` seconds, so a
+frozen Redis costs one timeout per cool-down, not one per request."""
 
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
+
+#: Seconds a failed backing service is bypassed before it is tried again.
+COOLDOWN = 5.0
 
 
 class Outage:
     """Tracks whether a service is failing; logs only the changes, with the error's type
     (never its text, which may hold an address or a password)."""
 
-    def __init__(self, logger: logging.Logger, down: str, back: str) -> None:
+    def __init__(
+        self,
+        logger: logging.Logger,
+        down: str,
+        back: str,
+        *,
+        cooldown: float = COOLDOWN,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._logger = logger
         self._down = down
         self._back = back
+        self._cooldown = cooldown
+        self._clock = clock
+        self._retry_at = 0.0
         self.healthy = True
 
+    def available(self) -> bool:
+        """Whether to call the service: it is healthy, or its cool-down is over (one call
+        then probes it)."""
+        if self.healthy:
+            return True
+        now = self._clock()
+        if now < self._retry_at:
+            return False
+        self._retry_at = now + self._cooldown  # the calls racing this probe still bypass
+        return True
+
     def failed(self, exc: BaseException) -> None:
+        self._retry_at = self._clock() + self._cooldown
         if self.healthy:
             self.healthy = False
             self._logger.warning(self._down, type(exc).__name__)

@@ -70,7 +70,9 @@ class BirdSettings:
 
 @dataclass(frozen=True)
 class CacheSettings:
-    """``GATEWAY_CACHE_URL`` parsed: ``memory``, ``redis`` or ``none``, with TTLs in seconds."""
+    """``GATEWAY_CACHE_URL`` parsed: ``memory``, ``redis`` or ``none``, with TTLs in seconds
+    the longest wait for one Redis call (``timeout``) and how long Redis is bypassed after a
+    failure (``cooldown``: the rate limiter and persisted queries share it)."""
 
     kind: str = "memory"
     host: str = ""
@@ -81,6 +83,8 @@ class CacheSettings:
     ttl: int = 3600
     ttl_active: int = 5
     ttl_not_found: int = 30
+    timeout: float = 0.1
+    cooldown: float = 5.0
 
 
 @dataclass(frozen=True)
@@ -259,7 +263,7 @@ class _Env:
             raise ConfigError(f"{name} must be between {low} and {high}, got {value}")
         return value
 
-    def number(self, name: str, default: float) -> float:
+    def number(self, name: str, default: float, *, allow_zero: bool = False) -> float:
         raw = self.get(name)
         if raw is None:
             return default
@@ -267,7 +271,7 @@ class _Env:
             value = float(raw)
         except ValueError:
             raise ConfigError(f"{name} must be a number, got {raw!r}") from None
-        if value <= 0:
+        if value < 0 or (value == 0 and not allow_zero) or value != value:
             raise ConfigError(f"{name} must be positive, got {raw!r}")
         return value
 
@@ -585,6 +589,8 @@ def _cache(env: _Env) -> CacheSettings:
         ttl=env.integer("GATEWAY_CACHE_TTL", 3600),
         ttl_active=env.integer("GATEWAY_CACHE_TTL_ACTIVE", 5),
         ttl_not_found=env.integer("GATEWAY_CACHE_TTL_NOT_FOUND", 30),
+        timeout=env.number("GATEWAY_CACHE_TIMEOUT", 0.1),
+        cooldown=env.number("GATEWAY_CACHE_COOLDOWN", 5.0, allow_zero=True),
     )
     if parts.scheme in ("memory", "none"):
         return replace(policy, kind=parts.scheme)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
+import signal
+import time
 from typing import Any
 
 import httpx
@@ -147,7 +150,7 @@ async def test_redis_outage_degrades_to_providers_and_recovers(
     caplog.set_level(logging.WARNING, logger="app.cache")
     rid = sandbox.sample_ids()["twilio"]
     others = [r.id for r in sandbox.dataset.listing("twilio") if r.status == "completed"][1:4]
-    settings = redis_settings(sandbox_config, outage_redis)
+    settings = redis_settings(sandbox_config, outage_redis, GATEWAY_CACHE_COOLDOWN="0")
     async with gateway_client(settings, httpx.ASGITransport(app=sandbox_app)) as client:
         await fetch_recording(client, Provider.TWILIO, rid)
         await fetch_recording(client, Provider.TWILIO, rid)
@@ -172,3 +175,43 @@ async def test_redis_outage_degrades_to_providers_and_recovers(
             assert "errors" not in await fetch_recording(client, Provider.TWILIO, fresh)
         assert upstream_count(sandbox, fresh) == before + 1
     assert any("back" in r.getMessage() for r in caplog.records if r.name == "app.cache")
+
+
+frozen_cache_redis = factories.redis_proc(port=None)  # type: ignore[arg-type]
+
+
+async def test_a_frozen_redis_costs_one_timeout_per_cool_down(
+    frozen_cache_redis: Any,
+    sandbox_config: SandboxConfig,
+    sandbox_app: Starlette,
+    sandbox: Sandbox,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Redis stopped with SIGSTOP accepts connections and never answers: the first query
+    waits out one GATEWAY_CACHE_TIMEOUT, and the cache is then bypassed for the cool-down,
+    so the next queries cost no wait at all (the providers answer them)."""
+    caplog.set_level(logging.WARNING, logger="app.cache")
+    with Redis(host=frozen_cache_redis.host, port=frozen_cache_redis.port) as client:
+        info = client.info("server")
+    assert isinstance(info, dict)
+    pid = int(info["process_id"])
+    settings = redis_settings(sandbox_config, frozen_cache_redis)
+    rid = sandbox.sample_ids()["twilio"]
+    async with gateway_client(settings, httpx.ASGITransport(app=sandbox_app)) as client:
+        assert "errors" not in await fetch_recording(client, Provider.TWILIO, rid)  # warm-up
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            started = time.perf_counter()
+            assert "errors" not in await fetch_recording(client, Provider.TWILIO, rid)
+            first = time.perf_counter() - started
+            later = []
+            for _ in range(5):
+                started = time.perf_counter()
+                assert "errors" not in await fetch_recording(client, Provider.TWILIO, rid)
+                later.append(time.perf_counter() - started)
+        finally:
+            os.kill(pid, signal.SIGCONT)
+    assert first >= settings.cache.timeout * 0.9, first
+    assert max(later) < settings.cache.timeout / 2, later
+    warnings = [r.getMessage() for r in caplog.records if r.name == "app.cache"]
+    assert len([w for w in warnings if "unavailable" in w]) == 1, warnings

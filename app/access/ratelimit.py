@@ -48,7 +48,7 @@ from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from app.outages import Outage
+from app.outages import COOLDOWN, Outage
 from app.settings import CacheSettings
 
 logger = logging.getLogger(__name__)
@@ -127,6 +127,7 @@ class RateLimiter:
         storage: Storage,
         *,
         timeout: float = STORAGE_TIMEOUT,
+        cooldown: float = COOLDOWN,
         on_close: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         if not isinstance(storage, SlidingWindowCounterSupport):
@@ -139,15 +140,17 @@ class RateLimiter:
             logger,
             "rate-limit storage unavailable (%s); requests pass unlimited until it is back",
             "rate-limit storage is back; rate limits apply again",
+            cooldown=cooldown,
         )
 
     @classmethod
-    def from_settings(
-        cls, cache: CacheSettings, *, timeout: float = STORAGE_TIMEOUT
-    ) -> RateLimiter:
-        """Redis storage when the cache is Redis (one budget for all replicas), else memory."""
+    def from_settings(cls, cache: CacheSettings, *, timeout: float | None = None) -> RateLimiter:
+        """Redis storage when the cache is Redis (one budget for all replicas), else memory;
+        each call bounded by the cache's timeout (``GATEWAY_CACHE_TIMEOUT``) unless told."""
+        if timeout is None:
+            timeout = cache.timeout
         if cache.kind != "redis":
-            return cls(MemoryStorage(), timeout=timeout)
+            return cls(MemoryStorage(), timeout=timeout, cooldown=cache.cooldown)
         pool = redis.asyncio.ConnectionPool(
             host=cache.host,
             port=cache.port,
@@ -162,7 +165,7 @@ class RateLimiter:
         storage = RedisStorage(
             "async+redis://", implementation="redispy", key_prefix=KEY_PREFIX, **options
         )
-        return cls(storage, timeout=timeout, on_close=pool.aclose)
+        return cls(storage, timeout=timeout, cooldown=cache.cooldown, on_close=pool.aclose)
 
     async def hit(self, tenant: str, rate: RateLimitItem, cost: int) -> Decision:
         """Spend ``cost`` units of ``tenant``'s budget, or refuse without spending any."""
@@ -173,6 +176,8 @@ class RateLimiter:
         expiry = rate.get_expiry()
         if cost > rate.amount:
             return Decision(allowed=False, retry_after=expiry)  # never fits: not counted
+        if not self._outage.available():
+            return ALLOWED  # the storage failed moments ago: pass until its cool-down ends
         identifier = bucket(tenant)
         try:
             async with asyncio.timeout(self._timeout):

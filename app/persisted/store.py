@@ -22,7 +22,7 @@ from collections import OrderedDict
 from typing import Any, Protocol
 
 from app.cache import build_backend
-from app.outages import Outage
+from app.outages import COOLDOWN, Outage
 from app.settings import CacheSettings
 
 logger = logging.getLogger("app.persisted")
@@ -89,16 +89,19 @@ class MemoryQueryStore:
 class BackendQueryStore:
     """Texts in an aiocache backend (Redis), each for ``ttl`` seconds."""
 
-    def __init__(self, backend: Any, ttl: int = TTL) -> None:
+    def __init__(self, backend: Any, ttl: int = TTL, *, cooldown: float = COOLDOWN) -> None:
         self._backend = backend
         self._ttl = ttl
         self._outage = Outage(
             logger,
             "persisted-query store unavailable (%s); hashes are not found until it is back",
             "persisted-query store is back",
+            cooldown=cooldown,
         )
 
     async def get(self, key: str) -> str | None:
+        if not self._outage.available():
+            return None
         try:
             value = await self._backend.get(key)
         except Exception as exc:  # any backend failure means "not found", never a failed query
@@ -108,6 +111,8 @@ class BackendQueryStore:
         return value if isinstance(value, str) else None
 
     async def put(self, key: str, query: str) -> None:
+        if not self._outage.available():
+            return
         try:
             await self._backend.set(key, query, ttl=self._ttl)
         except Exception as exc:
@@ -122,5 +127,5 @@ class BackendQueryStore:
 def build_store(settings: CacheSettings) -> QueryStore:
     """Redis when the cache is Redis, else this process's memory."""
     if settings.kind == "redis":
-        return BackendQueryStore(build_backend(settings))
+        return BackendQueryStore(build_backend(settings), cooldown=settings.cooldown)
     return MemoryQueryStore()
