@@ -53,7 +53,7 @@ class CacheProbe:
             async with asyncio.timeout(self.timeout):
                 await self._backend.exists(PROBE_KEY)
         except Exception as exc:  # any failure means "bypassed": the cache fails open
-            logger.info("readiness: cache unreachable (%s); queries bypass it", type(exc).__name__)
+            logger.debug("readiness: cache unreachable (%s); queries bypass it", type(exc).__name__)
             return "bypassed"
         return "ok"
 

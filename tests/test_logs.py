@@ -18,6 +18,7 @@ from starlette.applications import Starlette
 from starlette.types import Message, Receive, Scope, Send
 
 from app.access.keys import key_hash, new_key
+from app.errors import ConfigError
 from app.logs import JsonFormatter, TenantFilter, redact
 from app.models import Provider
 from app.requestid import request_id_of
@@ -134,6 +135,17 @@ async def test_ids_on_media_answers_and_the_lines_they_log(
 
 
 # --- formats and redaction ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("value", "read"), [(None, "text"), ("text", "text"), ("JSON", "json")])
+def test_the_log_format_setting(value: str | None, read: str) -> None:
+    env = {} if value is None else {"GATEWAY_LOG_FORMAT": value}
+    assert Settings.from_env(env).log_format == read
+
+
+def test_an_unknown_log_format_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="GATEWAY_LOG_FORMAT is text or json"):
+        Settings.from_env({"GATEWAY_LOG_FORMAT": "xml"})
 
 
 def test_redact_hides_media_tokens_only() -> None:
