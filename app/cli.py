@@ -33,15 +33,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "keys":
         return _new_key(args.tenant)
-    logs.configure()
-    # httpx logs every upstream request at INFO: one line per provider call is noise (and CPU)
-    # in the gateway's log; the access log already has one line per client request.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
     try:
         settings = Settings.from_env()
     except ConfigError as exc:
         print(f"recording-gateway: configuration error: {exc}", file=sys.stderr)
         return 2
+    logs.configure(settings.log_format)
+    # httpx logs every upstream request at INFO: one line per provider call is noise (and CPU)
+    # in the gateway's log; the access log already has one line per client request.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     host = args.host or settings.host
     if args.command == "sandbox":
         return _sandbox(host, args.port or 9000, latency=args.latency, count=args.recordings)
@@ -128,7 +128,7 @@ def _serve(settings: Settings, host: str, port: int, *, demo: bool, insecure: bo
         except ConfigError as exc:
             print(f"recording-gateway: configuration error: {exc}", file=sys.stderr)
             return 2
-        _run(app, host, port)
+        _run(app, host, port, settings.log_format)
         return 0
 
     from app.demo import banner, demo_query, demo_settings
@@ -149,13 +149,13 @@ def _serve(settings: Settings, host: str, port: int, *, demo: bool, insecure: bo
         print(f"recording-gateway: configuration error: {exc}", file=sys.stderr)
         return 2
     print(banner(base, sample_ids, api_key), flush=True)
-    _run(app, host, port)
+    _run(app, host, port, settings.log_format)
     return 0
 
 
-def _run(app: Starlette, host: str, port: int) -> None:
+def _run(app: Starlette, host: str, port: int, log_format: str) -> None:
     tune_gc()
-    uvicorn.run(app, host=host, port=port, log_config=logs.uvicorn_config())
+    uvicorn.run(app, host=host, port=port, log_config=logs.uvicorn_config(log_format))
 
 
 def tune_gc() -> None:

@@ -21,8 +21,9 @@ from typing import TypedDict
 
 import httpx
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp
 
@@ -34,9 +35,11 @@ from app.cors import cors_middleware
 from app.errors import ConfigError
 from app.explorer.assets import AssetsRoute
 from app.explorer.page import GraphiQLPage
+from app.health import CacheProbe, livez, readyz
 from app.media.links import MediaLinks
 from app.media.proxy import MediaRoute
 from app.persisted import PersistedQueries
+from app.requestid import RequestIdMiddleware
 from app.schema import build_schema
 from app.schema.view import GatewayGraphQL
 from app.settings import Settings, require_signing_keys
@@ -60,6 +63,7 @@ class GatewayState(TypedDict):
     media: MediaLinks
     signer: Signer
     persisted: PersistedQueries
+    cache_probe: CacheProbe
 
 
 def create_app(
@@ -102,6 +106,8 @@ def create_app(
             closing.push_async_callback(limiter.aclose)
             persisted = PersistedQueries.build(settings, manifest)
             closing.push_async_callback(persisted.aclose)
+            cache_probe = CacheProbe(settings.cache)
+            closing.push_async_callback(cache_probe.aclose)
             if open_warning is not None:
                 closing.enter_context(_repeat_warning(open_warning, open_warning_interval))
             yield GatewayState(
@@ -112,6 +118,7 @@ def create_app(
                 media=MediaLinks.from_settings(settings, tenants, signer),
                 signer=signer,
                 persisted=persisted,
+                cache_probe=cache_probe,
             )
 
     ide = None
@@ -119,7 +126,9 @@ def create_app(
         ide = GraphiQLPage(default_query=graphiql_default, auth=settings.client_auth)
     routes: list[BaseRoute] = [
         Route("/", _home),
-        Route("/healthz", _health),
+        Route("/livez", livez),
+        Route("/healthz", livez),
+        Route("/readyz", readyz),
         # Every method reaches the gate, which refuses all but GET and POST in its own shape.
         Route("/graphql", GraphQLGate(GatewayGraphQL(schema), ide)),
         Route("/media/{token}", MediaRoute(), methods=["GET", "HEAD"]),
@@ -128,8 +137,11 @@ def create_app(
         routes.append(Route("/graphiql/{name}", AssetsRoute(), methods=["GET", "HEAD"]))
     if sandbox is not None:
         routes.append(Mount("/sandbox", app=sandbox))
-    # Outside the routes: preflights answered before the gate and the router (app.cors).
-    return Starlette(routes=routes, middleware=cors_middleware(settings), lifespan=lifespan)
+    # Outermost, the request id: on every answer, CORS preflights and refusals included
+    # (app.requestid). Then CORS, outside the routes: preflights answered before the gate
+    # and the router (app.cors).
+    middleware = [Middleware(RequestIdMiddleware), *cors_middleware(settings)]
+    return Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
 
 
 @contextlib.contextmanager
@@ -152,8 +164,3 @@ async def _home(request: Request) -> Response:
     return RedirectResponse(
         str(request.url.replace(path=request.scope.get("root_path", "") + "/graphql"))
     )
-
-
-async def _health(request: Request) -> Response:
-    # Unauthenticated: it names nothing a tenant could learn another tenant's setup from.
-    return JSONResponse({"status": "ok"})

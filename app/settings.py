@@ -185,6 +185,7 @@ class Settings:
     cors_origins: tuple[str, ...] = ()
     persisted_queries: str = "apq"
     persisted_queries_file: str | None = None
+    log_format: str = "text"
 
     def tenant_settings(self) -> dict[str, TenantSettings]:
         """Every tenant by name: the config file's, or the environment mode's ``default``."""
@@ -228,6 +229,7 @@ class Settings:
             cors_origins=_cors_origins(env),
             persisted_queries=_persisted_queries(env),
             persisted_queries_file=env.get("GATEWAY_PERSISTED_QUERIES_FILE"),
+            log_format=_log_format(env),
             host=env.get("GATEWAY_HOST") or "127.0.0.1",
             port=env.integer("GATEWAY_PORT", 8000, low=0, high=65535),
             upstream_timeout=env.number("GATEWAY_UPSTREAM_TIMEOUT", 10.0),
@@ -822,6 +824,14 @@ def _jwt(config: Mapping[str, Any]) -> JwtSettings | None:
 _ORIGIN = re.compile(
     r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?|https?://\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?"
 )
+
+
+def _log_format(env: _Env) -> str:
+    """``GATEWAY_LOG_FORMAT``: ``text`` (readable lines) or ``json`` (one object a line)."""
+    value = (env.get("GATEWAY_LOG_FORMAT") or "text").lower()
+    if value not in ("text", "json"):
+        raise ConfigError(f"GATEWAY_LOG_FORMAT is text or json, got {value!r}")
+    return value
 
 
 def _cors_origins(env: _Env) -> tuple[str, ...]:

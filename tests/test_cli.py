@@ -218,7 +218,10 @@ def test_insecure_no_auth_serves_beyond_loopback_and_warns_at_start() -> None:
     warnings = [n for n, line in enumerate(gateway.lines) if OPEN in line]
     running = next(n for n, line in enumerate(gateway.lines) if "Uvicorn running" in line)
     assert warnings and warnings[0] < running, gateway.output  # logged as it starts
-    assert "WARNING app.main [tenant=-]: serving on 0.0.0.0 WITHOUT" in gateway.lines[warnings[0]]
+    assert (
+        "WARNING app.main [tenant=-] [request=-]: serving on 0.0.0.0 WITHOUT"
+        in gateway.lines[warnings[0]]
+    )
 
 
 def test_loopback_without_client_auth_serves_without_a_warning() -> None:

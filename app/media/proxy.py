@@ -33,7 +33,7 @@ from app.errors import (
     RateLimitedError,
     RecordingNotFoundError,
 )
-from app.logs import acting_for
+from app.logs import REQUEST, acting_for
 from app.media.links import MediaClaim, MediaLinks
 from app.media.ranges import ByteRange, content_range, cut
 from app.providers import RecordingProvider
@@ -123,12 +123,23 @@ async def relay(
         if length is None:
             del response.headers["content-length"]
         return response
-    return UpstreamStreamingResponse(upstream, body, status, headers)
+    return UpstreamStreamingResponse(upstream, body, status, headers, provider=claim.provider.value)
+
+
+class UpstreamCutError(Exception):
+    """The provider's body broke off after the response had started (logged already)."""
 
 
 class UpstreamStreamingResponse(StreamingResponse):
     """A StreamingResponse that stops reading its upstream as soon as the client is gone,
-    and closes the upstream response however the download ends."""
+    and closes the upstream response however the download ends.
+
+    When the provider breaks off mid-body, the status line went out long ago: the only
+    honest answer left is to cut the client's body short too (it sees a truncated download,
+    never a complete-looking one). That is logged as one WARNING naming the provider and the
+    bytes sent, and the response returns unfinished, so that uvicorn closes the connection;
+    uvicorn's own "returned without completing response" for it is dropped
+    (``app.logs.QuietCut``): no ERROR and no traceback for a provider's failure."""
 
     def __init__(
         self,
@@ -136,16 +147,30 @@ class UpstreamStreamingResponse(StreamingResponse):
         body: AsyncIterator[bytes],
         status: int,
         headers: dict[str, str],
+        *,
+        provider: str = "-",
     ) -> None:
         super().__init__(self._while_client_listens(body), status_code=status, headers=headers)
         self.upstream = upstream
+        self.provider = provider
         self._client_gone = False
 
     async def _while_client_listens(self, body: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-        async for chunk in body:
-            yield chunk
-            if self._client_gone:
-                return
+        sent = 0
+        try:
+            async for chunk in body:
+                yield chunk
+                sent += len(chunk)
+                if self._client_gone:
+                    return
+        except httpx.TransportError as exc:
+            logger.warning(
+                "media download cut: %s broke off mid-stream after %d bytes sent (%s)",
+                self.provider,
+                sent,
+                type(exc).__name__,
+            )
+            raise UpstreamCutError from None
 
     async def listen_for_disconnect(self, receive: Receive) -> None:
         await super().listen_for_disconnect(receive)
@@ -157,6 +182,10 @@ class UpstreamStreamingResponse(StreamingResponse):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
             await super().__call__(scope, receive, send)
+        except UpstreamCutError:
+            current = REQUEST.get()
+            if current is not None:
+                current.cut = True
         finally:
             with anyio.CancelScope(shield=True):
                 await self.upstream.aclose()
