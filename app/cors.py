@@ -43,7 +43,7 @@ ALLOW_HEADERS = (
 )
 #: What a frontend may read beyond the CORS-safelisted response headers: media ranges and
 #: sizes (for a player or a waveform), the download name, when to retry, and the cache
-#: validator.
+#: validator, and the request id to quote in a support ticket.
 EXPOSE_HEADERS = (
     "Content-Range",
     "Accept-Ranges",
@@ -51,6 +51,7 @@ EXPOSE_HEADERS = (
     "Content-Disposition",
     "Retry-After",
     "ETag",
+    "X-Request-ID",
 )
 #: Seconds a browser may remember a preflight answer (Chromium caps it at 7200).
 MAX_AGE = 600
