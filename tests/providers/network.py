@@ -7,11 +7,21 @@ request it is asked to carry: a refused hop must never reach it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 
 import httpx
 
 Handler = Callable[[httpx.Request], httpx.Response]
+
+
+class Wire(httpx.AsyncByteStream):
+    """A body that arrives like one from the network (a plain-bytes response is read eagerly)."""
+
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        yield self.body
 
 
 class Network(httpx.AsyncBaseTransport):
