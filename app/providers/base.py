@@ -189,12 +189,10 @@ class HttpProvider(RecordingProvider):
         for hop in range(max_redirects + 1):
             response = await self._exchange(request, credentials=credentials, stream=stream)
             if response.status_code >= 400:
-                if stream:
-                    await response.aread()
-                    await response.aclose()
+                body = response.content if not stream else await self._error_body(response)
                 if hop > 0 and not credentials and response.status_code in (401, 403):
                     raise MalformedProviderResponseError(LINK_REFUSED, provider=self.provider)
-                raise self._status_error(response, what)
+                raise self._status_error(response, what, body)
             if not max_redirects or not 300 <= response.status_code < 400:
                 return response
             await response.aclose()
@@ -300,12 +298,21 @@ class HttpProvider(RecordingProvider):
             f"{self.label} answered {what}", provider=self.provider
         )
 
+    async def _error_body(self, response: httpx.Response) -> bytes:
+        """A streamed error answer's body, if within the cap (else none: no vendor code)."""
+        try:
+            return await self._bounded_body(response)
+        except MalformedProviderResponseError:
+            return b""
+        finally:
+            await response.aclose()
+
     def _status_error(
-        self, response: httpx.Response, what: str
+        self, response: httpx.Response, what: str, body: bytes
     ) -> ProviderError | RecordingNotFoundError | RangeNotSatisfiableError:
         status = response.status_code
         try:
-            vendor_code = self.parse_error_body(response.json())
+            vendor_code = self.parse_error_body(json.loads(body))
         except ValueError:
             vendor_code = None
         detail = f"HTTP {status}" + (f", code {vendor_code}" if vendor_code else "")

@@ -213,3 +213,19 @@ async def test_an_id_with_a_trailing_character_is_bad_input(
     body = await graphql(rig.client, query, {"p": provider.name, "id": rid})
     assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
     assert upstream_count(rig.sandbox, rid.strip()) == 0
+
+
+@pytest.mark.parametrize("provider", list(Provider), ids=lambda p: p.value)
+async def test_an_oversized_error_body_keeps_its_status_meaning(
+    rig: Rig, provider: Provider
+) -> None:
+    """A 503 with megabytes of HTML is still PROVIDER_UNAVAILABLE, read no further than the cap."""
+    rid = rig.sandbox.sample_ids()[provider.value]
+    html = b"<html>" + b"x" * (8 * 2**20) + b"</html>"
+    rig.sandbox.faults.inject(
+        provider.value, 503, body=html, content_type="text/html", declare_length=False
+    )
+    before = rig.transport.taken
+    body = await graphql(rig.client, every_provider_query({provider: rid}))
+    assert body["errors"][0]["extensions"]["code"] == "PROVIDER_UNAVAILABLE"
+    assert rig.transport.taken - before < 4 * LIMIT
