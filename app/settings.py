@@ -97,6 +97,8 @@ class UpstreamSettings:
     ``no_proxy`` lists the hosts reached directly (``app.upstream.proxies``): both are read
     only with ``GATEWAY_UPSTREAM_TRUST_ENV=1``, otherwise the environment is ignored.
     ``ca_file`` holds certificate authorities trusted besides certifi's.
+    ``max_body_bytes`` caps a provider's JSON answer; ``media_redirect_hosts`` adds host
+    patterns (``*.example.com``) to every provider's media redirect allow-list.
     """
 
     transport: str = "aiohttp"
@@ -104,6 +106,8 @@ class UpstreamSettings:
     proxies: Mapping[str, Secret] = field(default_factory=dict)
     no_proxy: str | None = None
     ca_file: str | None = None
+    max_body_bytes: int = 2 * 2**20
+    media_redirect_hosts: tuple[str, ...] = ()
 
 
 #: What a tenant may do when its config names no scopes (and all there is to name).
@@ -502,7 +506,27 @@ def _upstream(env: _Env) -> UpstreamSettings:
         proxies=proxies,
         no_proxy=no_proxy,
         ca_file=_ca_file(env, "GATEWAY_UPSTREAM_CA_FILE"),
+        max_body_bytes=env.integer(
+            "GATEWAY_UPSTREAM_MAX_BODY_BYTES", 2 * 2**20, low=1024, high=2**30
+        ),
+        media_redirect_hosts=_host_patterns(env, "GATEWAY_MEDIA_REDIRECT_HOSTS"),
     )
+
+
+_HOST_PATTERN = re.compile(
+    r"(\*\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*"
+)
+
+
+def _host_patterns(env: _Env, name: str) -> tuple[str, ...]:
+    """Comma-separated host names, each optionally ``*.``-prefixed (the names under it)."""
+    patterns = env.list(name)
+    for pattern in patterns:
+        if not _HOST_PATTERN.fullmatch(pattern) or pattern.replace(".", "").isdigit():
+            raise ConfigError(
+                f"{name} lists host names like media.example.com or *.example.com, got {pattern!r}"
+            )
+    return tuple(pattern.lower() for pattern in patterns)
 
 
 def _flag(env: _Env, name: str, *, default: bool = False) -> bool:

@@ -45,7 +45,7 @@ class Tenants(Mapping[str, Tenant]):
     def build(cls, settings: Settings, upstream: Upstream, cache: RecordingCache) -> Tenants:
         tenants: dict[str, Tenant] = {}
         for name, tenant in settings.tenant_settings().items():
-            providers = build_providers(tenant, upstream)
+            providers = build_providers(tenant, upstream, settings.upstream)
             tenants[name] = Tenant(
                 name=name,
                 scopes=tenant.scopes,

@@ -29,6 +29,7 @@ from app.settings import (
     SignalWireSettings,
     TenantSettings,
     TwilioSettings,
+    UpstreamSettings,
 )
 from app.upstream.client import Upstream
 
@@ -58,7 +59,7 @@ class ProviderEntry(Generic[S]):
     #: holding the provider's section (None: not configured).
     section: str
     #: The adapter for one account, from its section.
-    build: Callable[[Upstream, S], RecordingProvider]
+    build: Callable[[Upstream, S, UpstreamSettings], RecordingProvider]
     #: The environment an operator sets to point the provider at a sandbox serving a
     #: ``SandboxConfig`` at a base URL: the demo's configuration, and the tests'.
     sandbox: Callable[[SandboxConfig, str], dict[str, str]]
@@ -69,12 +70,14 @@ class ProviderEntry(Generic[S]):
         return section
 
 
-def _twilio(upstream: Upstream, settings: TwilioSettings) -> TwilioProvider:
+def _twilio(upstream: Upstream, settings: TwilioSettings, wire: UpstreamSettings) -> TwilioProvider:
     return TwilioProvider(
         upstream,
         api_root=f"{settings.base_url}/2010-04-01",
         account=settings.account_sid,
         auth=httpx.BasicAuth(settings.username, str(settings.password)),
+        redirect_hosts=wire.media_redirect_hosts,
+        max_body_bytes=wire.max_body_bytes,
     )
 
 
@@ -86,12 +89,16 @@ def _twilio_sandbox(config: SandboxConfig, url: str) -> dict[str, str]:
     }
 
 
-def _signalwire(upstream: Upstream, settings: SignalWireSettings) -> SignalWireProvider:
+def _signalwire(
+    upstream: Upstream, settings: SignalWireSettings, wire: UpstreamSettings
+) -> SignalWireProvider:
     return SignalWireProvider(
         upstream,
         api_root=f"{settings.base_url}/api/laml/2010-04-01",
         account=settings.project_id,
         auth=httpx.BasicAuth(settings.project_id, str(settings.api_token)),
+        redirect_hosts=wire.media_redirect_hosts,
+        max_body_bytes=wire.max_body_bytes,
     )
 
 
@@ -103,12 +110,14 @@ def _signalwire_sandbox(config: SandboxConfig, url: str) -> dict[str, str]:
     }
 
 
-def _bird(upstream: Upstream, settings: BirdSettings) -> BirdProvider:
+def _bird(upstream: Upstream, settings: BirdSettings, wire: UpstreamSettings) -> BirdProvider:
     return BirdProvider(
         upstream,
         base_url=settings.base_url,
         workspace_id=settings.workspace_id,
         access_key=str(settings.access_key),
+        redirect_hosts=wire.media_redirect_hosts,
+        max_body_bytes=wire.max_body_bytes,
     )
 
 
@@ -130,14 +139,16 @@ REGISTRY: Mapping[Provider, ProviderEntry[Any]] = {
 
 
 def build_providers(
-    tenant: TenantSettings, upstream: Upstream
+    tenant: TenantSettings, upstream: Upstream, wire: UpstreamSettings | None = None
 ) -> dict[Provider, RecordingProvider]:
-    """An adapter for each provider that ``tenant`` has credentials for."""
+    """An adapter for each provider that ``tenant`` has credentials for; ``wire`` gives the
+    body cap and the extra media redirect hosts (``Settings.upstream``)."""
+    wire = wire or UpstreamSettings()
     providers: dict[Provider, RecordingProvider] = {}
     for name, entry in REGISTRY.items():
         section = entry.settings(tenant)
         if section is not None:
-            providers[name] = entry.build(upstream, section)
+            providers[name] = entry.build(upstream, section, wire)
     return providers
 
 

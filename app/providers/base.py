@@ -7,11 +7,16 @@ Adapters get the gateway's shared ``Upstream`` and plain values (URLs, ids, an
 ``httpx.Auth``); they never create clients, read the environment or see a settings type
 (the registry in ``app.providers`` builds them). ``HttpProvider.send`` is the single choke
 point where transport errors, HTTP statuses and vendor error bodies become ``app.errors``
-exceptions; it also follows redirects by hand for media downloads.
+exceptions; it also follows redirects by hand for media downloads, each hop checked by
+the account's ``RedirectPolicy`` (``app.providers.redirects``). Metadata answers are checked
+too: no redirect, no body over ``max_body_bytes`` (refused from Content-Length before
+reading, else counted while reading), and the recording asked for, not another one.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 import re
 from abc import abstractmethod
 from collections.abc import Mapping
@@ -34,14 +39,21 @@ from app.errors import (
 )
 from app.models import MediaFormat, Provider, Recording
 from app.providers.protocol import ProviderLink, RecordingProvider
+from app.providers.redirects import MAX_HOPS, RedirectPolicy, RedirectRefused
 from app.upstream.client import Upstream
 
 UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
 _UNSATISFIED = re.compile(r"^bytes \*/(\d+)$")
 
+log = logging.getLogger(__name__)
+
 #: Redirects a media download may take (Bird's 307 to S3, a Twilio CDN hop).
-MEDIA_REDIRECTS = 3
+MEDIA_REDIRECTS = MAX_HOPS
+#: The largest JSON body read from a provider (``GATEWAY_UPSTREAM_MAX_BODY_BYTES``).
+MAX_BODY_BYTES = 2 * 2**20
+#: The message of a 401/403 on a hop that carried no credentials (a presigned link).
+LINK_REFUSED = "the provider's media link was refused"
 #: Request headers a redirect hop carries over (never Authorization or cookies).
 _HOP_HEADERS = ("accept", "accept-encoding", "range")
 
@@ -59,10 +71,20 @@ class HttpProvider(RecordingProvider):
     #: Whether a redirect back to the API's own origin keeps the credentials (never elsewhere).
     redirect_credentials: ClassVar[bool] = True
 
-    def __init__(self, upstream: Upstream, auth: httpx.Auth, endpoint: str) -> None:
+    def __init__(
+        self,
+        upstream: Upstream,
+        auth: httpx.Auth,
+        endpoint: str,
+        *,
+        redirect_hosts: tuple[str, ...] = (),
+        max_body_bytes: int = MAX_BODY_BYTES,
+    ) -> None:
         self._upstream = upstream
         self._auth = auth
         self.endpoint = endpoint
+        self.redirects = RedirectPolicy.build(self.provider, endpoint, redirect_hosts)
+        self.max_body_bytes = max_body_bytes
 
     @property
     def endpoint_account(self) -> str:
@@ -114,7 +136,10 @@ class HttpProvider(RecordingProvider):
         payload = await self.get_json(
             self.recording_url(recording_id), what=f"recording {recording_id!r}"
         )
-        return self.parse(payload)
+        recording = self.parse(payload)
+        if recording.id.lower() != recording_id.lower():  # ids are case-insensitive hex
+            raise self.malformed(f"recording {recording.id!r} when asked for {recording_id!r}")
+        return recording
 
     def parse(self, payload: Mapping[str, Any]) -> Recording:
         """The recording in ``payload``, or PROVIDER_BAD_RESPONSE if it is not one."""
@@ -151,28 +176,46 @@ class HttpProvider(RecordingProvider):
 
         ``what`` names the resource for a NOT_FOUND message ("recording 'RE…'").
         ``authenticate=False`` sends no credentials (e.g. to a presigned link's host).
-        ``max_redirects`` > 0 follows that many redirects by hand, to http(s) only, with
-        credentials only back to the first request's origin (and only when the adapter's
-        ``redirect_credentials`` says so); a redirect beyond them is PROVIDER_BAD_RESPONSE.
+        ``max_redirects`` > 0 follows that many redirects by hand, each hop allowed by
+        ``self.redirects`` and never back to a URL already visited, with credentials only
+        back to the first request's origin (and only when the adapter's
+        ``redirect_credentials`` says so); a redirect refused or beyond them is
+        PROVIDER_BAD_RESPONSE. A 401/403 on a hop without credentials is the media link's
+        refusal (PROVIDER_BAD_RESPONSE), not the gateway's credentials'.
         """
         origin = _origin(request.url)
         credentials = authenticate
+        visited = {str(request.url)}
         for hop in range(max_redirects + 1):
             response = await self._exchange(request, credentials=credentials, stream=stream)
             if response.status_code >= 400:
-                if stream:
-                    await response.aread()
-                    await response.aclose()
-                raise self._status_error(response, what)
+                body = response.content if not stream else await self._error_body(response)
+                if hop > 0 and not credentials and response.status_code in (401, 403):
+                    raise MalformedProviderResponseError(LINK_REFUSED, provider=self.provider)
+                raise self._status_error(response, what, body)
             if not max_redirects or not 300 <= response.status_code < 400:
                 return response
             await response.aclose()
             if hop == max_redirects:
                 break
             request = self.next_hop(request, response)
+            await self._check_hop(request.url, visited)
             same_origin = _origin(request.url) == origin
             credentials = authenticate and self.redirect_credentials and same_origin
         raise self.malformed(f"more than {max_redirects} redirects")
+
+    async def _check_hop(self, url: httpx.URL, visited: set[str]) -> None:
+        """PROVIDER_BAD_RESPONSE unless the policy allows a hop to ``url`` (logged by host:
+        never the query, a presigned link's signature is in it)."""
+        if str(url) in visited:
+            log.warning("%s: refused a media redirect loop back to host %r", self.label, url.host)
+            raise self.malformed("a redirect loop")
+        visited.add(str(url))
+        try:
+            await self.redirects.check(url, self._upstream.transport)
+        except RedirectRefused as exc:
+            log.warning("%s: refused %s", self.label, exc)
+            raise self.malformed(str(exc)) from None
 
     async def _exchange(
         self, request: httpx.Request, *, credentials: bool, stream: bool
@@ -208,16 +251,38 @@ class HttpProvider(RecordingProvider):
     async def get_json(
         self, url: str, *, what: str = "such resource", **kwargs: Any
     ) -> Mapping[str, Any]:
-        """GET ``url`` and return its JSON object."""
+        """GET ``url`` and return its JSON object: not a redirect, at most ``max_body_bytes``."""
         request = self._upstream.request("GET", url, **kwargs)
-        response = await self.send(request, what=what)
+        response = await self.send(request, what=what, stream=True)
         try:
-            payload = response.json()
+            if 300 <= response.status_code < 400:
+                raise self.malformed(f"a redirect (HTTP {response.status_code}) for {what}")
+            body = await self._bounded_body(response)
+        finally:
+            await response.aclose()
+        try:
+            payload = json.loads(body)
         except ValueError as exc:
             raise self.malformed("a body that is not JSON") from exc
         if not isinstance(payload, Mapping):
             raise self.malformed("JSON that is not an object")
         return payload
+
+    async def _bounded_body(self, response: httpx.Response) -> bytes:
+        """The body, or PROVIDER_BAD_RESPONSE as soon as it is known to exceed the cap."""
+        limit = self.max_body_bytes
+        too_large = self.malformed(f"a body over {limit} bytes")
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            raise too_large
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in response.aiter_bytes():
+            size += len(chunk)
+            if size > limit:
+                raise too_large
+            chunks.append(chunk)
+        return b"".join(chunks)
 
     def page_items(self, payload: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:
         """The objects of a list envelope's ``key`` array, or PROVIDER_BAD_RESPONSE."""
@@ -233,12 +298,21 @@ class HttpProvider(RecordingProvider):
             f"{self.label} answered {what}", provider=self.provider
         )
 
+    async def _error_body(self, response: httpx.Response) -> bytes:
+        """A streamed error answer's body, if within the cap (else none: no vendor code)."""
+        try:
+            return await self._bounded_body(response)
+        except MalformedProviderResponseError:
+            return b""
+        finally:
+            await response.aclose()
+
     def _status_error(
-        self, response: httpx.Response, what: str
+        self, response: httpx.Response, what: str, body: bytes
     ) -> ProviderError | RecordingNotFoundError | RangeNotSatisfiableError:
         status = response.status_code
         try:
-            vendor_code = self.parse_error_body(response.json())
+            vendor_code = self.parse_error_body(json.loads(body))
         except ValueError:
             vendor_code = None
         detail = f"HTTP {status}" + (f", code {vendor_code}" if vendor_code else "")

@@ -26,7 +26,7 @@ from app.models import (
 )
 from app.models import Provider as ProviderName
 from app.providers import parsing
-from app.providers.base import UUID, HttpProvider
+from app.providers.base import MAX_BODY_BYTES, UUID, HttpProvider
 from app.providers.protocol import ProviderLink
 from app.upstream.client import Upstream
 
@@ -74,9 +74,22 @@ class BirdProvider(HttpProvider):
     redirect_credentials: ClassVar[bool] = False
 
     def __init__(
-        self, upstream: Upstream, *, base_url: str, workspace_id: str, access_key: str
+        self,
+        upstream: Upstream,
+        *,
+        base_url: str,
+        workspace_id: str,
+        access_key: str,
+        redirect_hosts: tuple[str, ...] = (),
+        max_body_bytes: int = MAX_BODY_BYTES,
     ) -> None:
-        super().__init__(upstream, AccessKeyAuth(access_key), base_url)
+        super().__init__(
+            upstream,
+            AccessKeyAuth(access_key),
+            base_url,
+            redirect_hosts=redirect_hosts,
+            max_body_bytes=max_body_bytes,
+        )
         self._root = f"{base_url}/workspaces/{workspace_id}/recordings"
         self._workspace = workspace_id
 

@@ -26,7 +26,7 @@ import httpx
 from app.errors import BadUserInputError
 from app.models import ListQuery, MediaFormat, Recording, RecordingPage, RecordingStatus
 from app.providers import parsing
-from app.providers.base import HttpProvider
+from app.providers.base import MAX_BODY_BYTES, HttpProvider
 from app.upstream.client import Upstream
 
 STATUSES = {
@@ -71,9 +71,22 @@ class LamlProvider(HttpProvider):
     conference_id_pattern: ClassVar[re.Pattern[str]]
 
     def __init__(
-        self, upstream: Upstream, *, api_root: str, account: str, auth: httpx.BasicAuth
+        self,
+        upstream: Upstream,
+        *,
+        api_root: str,
+        account: str,
+        auth: httpx.BasicAuth,
+        redirect_hosts: tuple[str, ...] = (),
+        max_body_bytes: int = MAX_BODY_BYTES,
     ) -> None:
-        super().__init__(upstream, auth, api_root)
+        super().__init__(
+            upstream,
+            auth,
+            api_root,
+            redirect_hosts=redirect_hosts,
+            max_body_bytes=max_body_bytes,
+        )
         self.api_root = api_root
         self._account = account
         self.list_url = f"{api_root}/Accounts/{account}/Recordings.json"

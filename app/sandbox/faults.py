@@ -1,12 +1,23 @@
-"""Injected failures, for the gateway's error tests."""
+"""Injected failures, for the gateway's error tests.
+
+Besides error statuses, a fault can be a provider's answer that is wrong in shape rather
+than status: another recording's JSON (``answer_json``), a redirect to anywhere
+(``redirect``: a private host, a loop, a 3xx with a JSON body), or an oversized body
+(``oversized``: declared, or chunked without a Content-Length so only counting finds it).
+"""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from app.sandbox.errors import fault_body
 
 FAULT_PROVIDERS = ("twilio", "signalwire", "bird", "s3")
+#: Bytes per ``http.response.body`` message of a fault's body.
+CHUNK = 64 * 1024
 
 
 @dataclass(slots=True)
@@ -19,16 +30,29 @@ class Fault:
     body: bytes
     content_type: str
     retry_after: int | None = None
+    #: More response headers (e.g. ``location``).
+    extra_headers: tuple[tuple[str, str], ...] = ()
+    #: False: no Content-Length, the body is sent in ``CHUNK``-sized messages (chunked).
+    declare_length: bool = True
 
     def headers(self) -> list[tuple[bytes, bytes]]:
         """Raw ASGI headers of the faulty response."""
-        headers = [
-            (b"content-type", self.content_type.encode("latin-1")),
-            (b"content-length", str(len(self.body)).encode("latin-1")),
-        ]
+        headers = [(b"content-type", self.content_type.encode("latin-1"))]
+        if self.declare_length:
+            headers.append((b"content-length", str(len(self.body)).encode("latin-1")))
         if self.retry_after is not None:
             headers.append((b"retry-after", str(self.retry_after).encode("latin-1")))
+        for name, value in self.extra_headers:
+            headers.append((name.lower().encode("latin-1"), value.encode("latin-1")))
         return headers
+
+    def chunks(self) -> Iterator[bytes]:
+        """The body as ASGI body messages (one, or ``CHUNK``-sized when chunked)."""
+        if self.declare_length:
+            yield self.body
+            return
+        for start in range(0, len(self.body), CHUNK):
+            yield self.body[start : start + CHUNK]
 
 
 class Faults:
@@ -49,11 +73,14 @@ class Faults:
         retry_after: int | None = None,
         body: bytes | None = None,
         content_type: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        declare_length: bool = True,
     ) -> Fault:
         """Make the next `times` requests to `provider` answer `status`.
 
         The body is the provider's own error body for that status unless `body` is given
         (its content type then defaults to application/json, as a provider would label it).
+        `headers` are added to the answer; `declare_length=False` sends it chunked.
         """
         if provider not in FAULT_PROVIDERS:
             raise ValueError(f"unknown provider {provider!r}; expected one of {FAULT_PROVIDERS}")
@@ -67,9 +94,43 @@ class Faults:
             body=default_body if body is None else body,
             content_type=content_type or default_type,
             retry_after=retry_after,
+            extra_headers=tuple((headers or {}).items()),
+            declare_length=declare_length,
         )
         self._queued.append(fault)
         return fault
+
+    def answer_json(
+        self, provider: str, payload: Mapping[str, Any], *, status: int = 200, times: int = 1
+    ) -> Fault:
+        """The next `times` requests to `provider` answer `payload` (e.g. another recording's
+        own JSON, as the sandbox renders it) with `status`."""
+        return self.inject(provider, status, times=times, body=json.dumps(payload).encode())
+
+    def redirect(
+        self,
+        provider: str,
+        location: str,
+        *,
+        status: int = 307,
+        times: int = 1,
+        payload: Mapping[str, Any] | None = None,
+    ) -> Fault:
+        """The next `times` requests to `provider` redirect to `location` (with `payload` as
+        a JSON body, or an empty one as Bird's and S3's redirects have)."""
+        body = b"" if payload is None else json.dumps(payload).encode()
+        return self.inject(provider, status, times=times, body=body, headers={"location": location})
+
+    def oversized(
+        self, provider: str, size: int, *, declare_length: bool = True, times: int = 1
+    ) -> Fault:
+        """The next `times` requests to `provider` answer 200 with a JSON object of `size`
+        bytes (its length declared, or sent chunked without one)."""
+        head, tail = b'{"padding": "', b'"}'
+        filler = b"x" * max(0, size - len(head) - len(tail))
+        return self.inject(
+            provider, 200, times=times, body=head + filler + tail, declare_length=declare_length
+        )
 
     def take(self, provider: str | None) -> Fault | None:
         """Consume one use of the oldest fault queued for `provider`."""

@@ -81,4 +81,7 @@ class SandboxMiddleware:
         await send(
             {"type": "http.response.start", "status": fault.status, "headers": fault.headers()}
         )
-        await send({"type": "http.response.body", "body": fault.body})
+        chunks = list(fault.chunks()) or [b""]
+        for index, chunk in enumerate(chunks):
+            more = index < len(chunks) - 1
+            await send({"type": "http.response.body", "body": chunk, "more_body": more})

@@ -35,6 +35,11 @@ class Upstream:
             "user-agent": USER_AGENT,
         }
 
+    @property
+    def transport(self) -> httpx.AsyncBaseTransport:
+        """The transport under every call (a test's may also play DNS: ``NameResolver``)."""
+        return self._transport
+
     def request(
         self,
         method: str,

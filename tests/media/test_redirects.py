@@ -1,4 +1,4 @@
-"""Media redirects are followed by hand: http(s) only, a few hops, credentials never elsewhere.
+"""Media redirects are followed by hand: allowed hosts, a few hops, credentials never elsewhere.
 
 The links are minted against the sandbox; the media request then meets an upstream played
 by ``httpx.MockTransport`` (a Twilio CDN hop, loops, bad locations).
@@ -15,6 +15,7 @@ from app.models import Provider
 from app.sandbox import Sandbox
 from app.settings import Settings
 from tests.media.support import mint
+from tests.providers.network import Network
 from tests.support import gateway_client
 
 pytestmark = pytest.mark.anyio
@@ -29,6 +30,7 @@ async def fetch_through(
     sandbox: Sandbox,
     handler: Handler,
     provider: Provider = Provider.TWILIO,
+    dns: dict[str, list[str]] | None = None,
 ) -> tuple[httpx.Response, list[httpx.Request]]:
     url = await mint(gateway, provider, sandbox.sample_ids()[provider.value])
     seen: list[httpx.Request] = []
@@ -37,7 +39,8 @@ async def fetch_through(
         seen.append(request)
         return handler(request)
 
-    async with gateway_client(settings, httpx.MockTransport(record)) as client:
+    network = Network(httpx.MockTransport(record), dns=dns)  # its DNS: never a real one
+    async with gateway_client(settings, network) as client:
         response = await client.get(url, headers={"Range": "bytes=0-9"})
     return response, seen
 
@@ -65,13 +68,14 @@ async def test_a_cdn_hop_gets_no_credentials(
     gateway: httpx.AsyncClient, settings: Settings, sandbox: Sandbox
 ) -> None:
     def upstream(request: httpx.Request) -> httpx.Response:
-        if request.url.host == "cdn.example.net":
+        if request.url.host == "media.twiliocdn.com":
             return audio(206, AUDIO[:10], **{"content-range": f"bytes 0-9/{len(AUDIO)}"})
-        return redirect("https://cdn.example.net/media/abc.mp3?sig=1")
+        return redirect("https://media.twiliocdn.com/media/abc.mp3?sig=1")
 
-    response, seen = await fetch_through(gateway, settings, sandbox, upstream)
+    dns = {"media.twiliocdn.com": ["151.101.2.133"]}  # a public address (never connected to)
+    response, seen = await fetch_through(gateway, settings, sandbox, upstream, dns=dns)
     assert response.status_code == 206 and response.content == AUDIO[:10]
-    assert [r.url.host for r in seen] == ["sandbox.test", "cdn.example.net"]
+    assert [r.url.host for r in seen] == ["sandbox.test", "media.twiliocdn.com"]
     assert seen[0].headers["authorization"].startswith("Basic ")
     assert "authorization" not in seen[1].headers
     assert seen[1].headers["range"] == "bytes=0-9"
