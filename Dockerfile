@@ -9,6 +9,8 @@ COPY app ./app
 RUN pip install --no-cache-dir . && rm -rf /root/.cache
 
 USER gateway
+# It binds beyond loopback, so it starts only with client auth configured: pass
+# GATEWAY_API_KEYS (or GATEWAY_CONFIG with api_keys or [auth.jwt]) besides the providers'.
 ENV GATEWAY_HOST=0.0.0.0 \
     GATEWAY_PORT=8000 \
     PYTHONUNBUFFERED=1
