@@ -197,14 +197,10 @@ class RecordingCache:
         return await self.store(key, recording)
 
     async def _read(self, key: str) -> Fresh | RecordingNotFoundError | None:
-        if self._backend is None or not self._outage.available():
+        if self._backend is None:
             return None
-        try:
-            value = await self._backend.get(key)
-        except Exception as exc:  # any backend failure means "no cache", never a failed query
-            self._outage.failed(exc)
-            return None
-        self._outage.succeeded()
+        backend = self._backend
+        value = await self._outage.guard(lambda: backend.get(key), None)
         if value is None:
             return None
         try:
@@ -215,15 +211,15 @@ class RecordingCache:
 
     async def _write(self, key: str, value: str, ttl: int) -> bool:
         """Whether the value was stored."""
-        if self._backend is None or not self._outage.available():
+        if self._backend is None:
             return False
-        try:
-            await self._backend.set(key, value, ttl=ttl)
-        except Exception as exc:
-            self._outage.failed(exc)
-            return False
-        self._outage.succeeded()
-        return True
+        backend = self._backend
+
+        async def write() -> bool:
+            await backend.set(key, value, ttl=ttl)
+            return True
+
+        return await self._outage.guard(write, False)
 
 
 # The codec. msgspec reads the stored shape off the dataclasses' type hints, so a field

@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+T = TypeVar("T")
 
 #: Seconds a failed backing service is bypassed before it is tried again.
 COOLDOWN = 5.0
@@ -44,6 +47,19 @@ class Outage:
             return False
         self._retry_at = now + self._cooldown  # the calls racing this probe still bypass
         return True
+
+    async def guard(self, call: Callable[[], Awaitable[T]], fallback: T) -> T:
+        """``call()``'s result, or ``fallback`` when the service is bypassed or the call fails
+        (any failure: a backing service never fails the request that uses it)."""
+        if not self.available():
+            return fallback
+        try:
+            result = await call()
+        except Exception as exc:
+            self.failed(exc)
+            return fallback
+        self.succeeded()
+        return result
 
     def failed(self, exc: BaseException) -> None:
         self._retry_at = self._clock() + self._cooldown

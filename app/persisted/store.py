@@ -100,25 +100,11 @@ class BackendQueryStore:
         )
 
     async def get(self, key: str) -> str | None:
-        if not self._outage.available():
-            return None
-        try:
-            value = await self._backend.get(key)
-        except Exception as exc:  # any backend failure means "not found", never a failed query
-            self._outage.failed(exc)
-            return None
-        self._outage.succeeded()
+        value = await self._outage.guard(lambda: self._backend.get(key), None)
         return value if isinstance(value, str) else None
 
     async def put(self, key: str, query: str) -> None:
-        if not self._outage.available():
-            return
-        try:
-            await self._backend.set(key, query, ttl=self._ttl)
-        except Exception as exc:
-            self._outage.failed(exc)
-        else:
-            self._outage.succeeded()
+        await self._outage.guard(lambda: self._backend.set(key, query, ttl=self._ttl), None)
 
     async def aclose(self) -> None:
         await self._backend.close()
