@@ -1,0 +1,108 @@
+"""The gateway's Prometheus metrics: every metric is declared here, once, on its own registry.
+
+One registry of the gateway's own (not prometheus-client's global one): ``GET /metrics``
+serves exactly these, and a test process that builds many apps counts into the same objects
+(tests read differences, never absolute values).
+
+Label values are bounded and never carry an id, a token or a secret: providers are
+``Provider`` names, tenants are names from the configuration, statuses are HTTP status
+codes, operations are GraphQL operation names through ``operation_label`` (bounded).
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+#: Seconds: from 5 ms (a cache hit) to the request deadline.
+_LATENCY = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 15.0, 30.0)
+
+GRAPHQL_REQUESTS = Counter(
+    "gateway_graphql_requests",
+    "GraphQL requests answered, by operation name and outcome "
+    "(ok, partial: data with errors, error: no data, refused: before GraphQL ran)",
+    ["operation", "outcome"],
+    registry=REGISTRY,
+)
+GRAPHQL_DURATION = Histogram(
+    "gateway_graphql_request_duration_seconds",
+    "Time to answer a GraphQL request, by operation name",
+    ["operation"],
+    buckets=_LATENCY,
+    registry=REGISTRY,
+)
+UPSTREAM_REQUESTS = Counter(
+    "gateway_upstream_requests",
+    "HTTP exchanges with a provider (each attempt and redirect hop), by provider, outcome "
+    "(ok, error: an HTTP error status, timeout, network) and HTTP status (empty when none came)",
+    ["provider", "outcome", "status"],
+    registry=REGISTRY,
+)
+UPSTREAM_DURATION = Histogram(
+    "gateway_upstream_request_duration_seconds",
+    "Time of one provider call, every attempt and the waits between them included",
+    ["provider"],
+    buckets=_LATENCY,
+    registry=REGISTRY,
+)
+UPSTREAM_RETRIES = Counter(
+    "gateway_upstream_retries",
+    "Provider calls retried, by provider and reason (network, timeout, or the HTTP status)",
+    ["provider", "reason"],
+    registry=REGISTRY,
+)
+RETRY_BUDGET_EXHAUSTED = Counter(
+    "gateway_upstream_retry_budget_exhausted",
+    "Retries not made because the account's retry budget was spent",
+    ["provider"],
+    registry=REGISTRY,
+)
+BREAKER_STATE = Gauge(
+    "gateway_breaker_state",
+    "Circuit breaker of a provider account: 0 closed, 1 open, 2 half-open (probing)",
+    ["tenant", "provider"],
+    registry=REGISTRY,
+)
+BREAKER_REJECTED = Counter(
+    "gateway_breaker_rejected_calls",
+    "Provider calls failed at once because the account's breaker was open",
+    ["tenant", "provider"],
+    registry=REGISTRY,
+)
+CACHE_LOOKUPS = Counter(
+    "gateway_cache_lookups",
+    "Recording cache lookups: hit, miss, stale (served past its TTL because the provider "
+    "failed), bypassed (the cache backend is down or cooling down)",
+    ["result"],
+    registry=REGISTRY,
+)
+CACHE_AVAILABLE = Gauge(
+    "gateway_cache_available",
+    "1 while the cache backend answers, 0 during an outage (the cache is then bypassed)",
+    registry=REGISTRY,
+)
+CACHE_OUTAGES = Counter(
+    "gateway_cache_outages",
+    "Cache backend outages begun (each logged once)",
+    registry=REGISTRY,
+)
+MEDIA_BYTES = Counter(
+    "gateway_media_bytes_relayed",
+    "Media bytes relayed to clients, by provider",
+    ["provider"],
+    registry=REGISTRY,
+)
+MEDIA_ACTIVE = Gauge(
+    "gateway_media_active_streams",
+    "Media downloads being relayed now",
+    registry=REGISTRY,
+)
+RATE_LIMITED = Counter(
+    "gateway_rate_limit_refusals",
+    "Requests refused by a tenant's rate limit",
+    ["tenant"],
+    registry=REGISTRY,
+)
+
+CACHE_AVAILABLE.set(1)
