@@ -44,7 +44,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("httpx").setLevel(logging.WARNING)
     host = args.host or settings.host
     if args.command == "sandbox":
-        return _sandbox(host, args.port or 9000, latency=args.latency, count=args.recordings)
+        return _sandbox(
+            host,
+            args.port or 9000,
+            latency=args.latency,
+            count=args.recordings,
+            failure_rate=args.failure_rate,
+        )
     return _serve(
         settings, host, args.port or settings.port, demo=args.demo, insecure=args.insecure_no_auth
     )
@@ -76,6 +82,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     sandbox.add_argument(
         "--recordings", type=int, default=None, help="recordings seeded per provider (default 36)"
+    )
+    sandbox.add_argument(
+        "--failure-rate",
+        type=float,
+        default=0.0,
+        help="share of provider requests failed at random with 503/502/504, seeded (soak tests)",
     )
     return parser
 
@@ -176,14 +188,20 @@ def tune_gc() -> None:
     gc.set_threshold(2_000, 10, 10)
 
 
-def _sandbox(host: str, port: int, *, latency: float, count: int | None) -> int:
+def _sandbox(
+    host: str, port: int, *, latency: float, count: int | None, failure_rate: float
+) -> int:
     from dataclasses import replace
 
     from app.sandbox import DEMO, create_sandbox_app
 
-    config = replace(DEMO, latency=latency)
-    if count is not None:
-        config = replace(config, recordings_per_provider=count)
+    try:
+        config = replace(DEMO, latency=latency, failure_rate=failure_rate)
+        if count is not None:
+            config = replace(config, recordings_per_provider=count)
+    except ValueError as exc:  # e.g. a failure rate above 1
+        print(f"recording-gateway: {exc}", file=sys.stderr)
+        return 2
     sandbox = create_sandbox_app(config)
     print(f"Sandbox providers at http://{host}:{port} (Twilio, SignalWire and Bird paths)")
     print(f"Sample ids: {sandbox.state.sandbox.sample_ids()}", flush=True)

@@ -32,6 +32,7 @@ def create_sandbox_app(config: SandboxConfig = DEMO) -> Starlette:
         *S3Bucket(sandbox, presigner).routes(),
     ]
     served = [describe(route) for route in routes]
+    routes.append(sandbox.chaos.route())
     routes.append(Route("/{rest:path}", UnknownRoute(served).respond, methods=ALL_METHODS))
     app = Starlette(routes=routes, middleware=[Middleware(SandboxMiddleware, sandbox=sandbox)])
     app.state.sandbox = sandbox

@@ -65,6 +65,8 @@ class SandboxConfig:
     presign_ttl: int = 600
     s3_base_url: str | None = None
     accounts_per_provider: int = 2
+    #: Share of provider requests failed at random (`app.sandbox.chaos`), drawn from `seed`.
+    failure_rate: float = 0.0
 
     def __post_init__(self) -> None:
         if self.recordings_per_provider < 0:
@@ -73,6 +75,8 @@ class SandboxConfig:
             raise ValueError("accounts_per_provider must be >= 1")
         if self.latency < 0:
             raise ValueError("latency must be >= 0")
+        if not 0.0 <= self.failure_rate <= 1.0:
+            raise ValueError("failure_rate must be between 0 and 1")
         if self.presign_ttl <= 0:
             raise ValueError("presign_ttl must be > 0")
         if self.s3_base_url is not None:

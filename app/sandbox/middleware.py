@@ -74,7 +74,8 @@ class SandboxMiddleware:
             del log[: len(log) - REQUEST_LOG_LIMIT]
         if self.sandbox.config.latency > 0:
             await anyio.sleep(self.sandbox.config.latency)
-        fault = self.sandbox.faults.take(seen.provider)
+        # An injected fault comes first; else, maybe, a random one (`app.sandbox.chaos`).
+        fault = self.sandbox.faults.take(seen.provider) or self.sandbox.chaos.draw(seen.provider)
         if fault is None:
             await self.app(scope, receive, send)
             return

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from app.sandbox.audio import Mp3Cache
+from app.sandbox.chaos import Chaos
 from app.sandbox.config import PROVIDERS, SandboxAccount, SandboxConfig
 from app.sandbox.data import Dataset
 from app.sandbox.faults import Faults
@@ -31,6 +32,7 @@ class Sandbox:
         self.dataset = dataset if dataset is not None else build_dataset(config)
         self.requests: list[SeenRequest] = []
         self.faults = Faults()
+        self.chaos = Chaos(config.failure_rate, config.seed)
         self.mp3_cache = Mp3Cache()
         self.clock: Callable[[], datetime] = utc_now
         self._accounts = {provider: config.accounts(provider) for provider in PROVIDERS}
