@@ -55,6 +55,14 @@ CLIENT_TIMEOUT = 60.0
 GOAL_ANSWERED = 0.995
 GOAL_RSS_FLAT = 0.05
 
+#: Counters of the gateway's /metrics the report shows (when it has them).
+REPORTED_METRICS = (
+    "gateway_upstream_requests_total",
+    "gateway_upstream_retries_total",
+    "gateway_upstream_retry_budget_exhausted_total",
+    "gateway_breaker_rejected_calls_total",
+)
+
 QUERY = (
     "query Soak($refs: [RecordingRefInput!]!) "
     "{ recordingsByRef(refs: $refs) { id provider status } }"
@@ -128,8 +136,10 @@ class Result:
     tally: Tally
     samples: list[Sample]
     upstream: int
-    retries: int | None
+    retries: int
     retries_source: str
+    #: Increases of the gateway's resilience counters over the run (empty without /metrics).
+    metrics: dict[str, int]
     injected: dict[str, int]
     cpu: dict[str, float]
     load_start: tuple[float, float, float]
@@ -226,12 +236,16 @@ async def soak(
         status: count - before["sandbox_failures"].get(status, 0)
         for status, count in after["sandbox_failures"].items()
     }
-    retries: int | None
-    if "metrics" in after and "gateway_upstream_retries_total" in after["metrics"]:
-        retries = (
-            after["metrics"]["gateway_upstream_retries_total"]
-            - before["metrics"]["gateway_upstream_retries_total"]
-        )
+    metrics: dict[str, int] = {}
+    if "metrics" in after:
+        metrics = {
+            name: after["metrics"][name] - before["metrics"].get(name, 0)
+            for name in REPORTED_METRICS
+            if name in after["metrics"]
+        }
+    retries: int
+    if "gateway_upstream_retries_total" in metrics:
+        retries = metrics["gateway_upstream_retries_total"]
         source = "gateway /metrics (gateway_upstream_retries_total)"
     else:
         retries = upstream - tally.refs
@@ -243,6 +257,7 @@ async def soak(
         upstream,
         retries,
         source,
+        metrics,
         injected,
         cpu,
         load_start,
@@ -304,8 +319,9 @@ def report(result: Result) -> str:
         f"  {'failures injected':<28} {sum(result.injected.values())} "
         f"({sum(result.injected.values()) / max(result.upstream, 1):.1%}) {result.injected}",
         f"  {'retries':<28} {result.retries} = "
-        f"{(result.retries or 0) / max(result.upstream, 1):.1%} of upstream requests "
+        f"{result.retries / max(result.upstream, 1):.1%} of upstream requests "
         f"[{result.retries_source}]",
+        *(f"  {name:<28} +{count}" for name, count in result.metrics.items()),
         f"  {'CPU (share of one core)':<28} "
         + ", ".join(f"{name} {share:.0%}" for name, share in result.cpu.items()),
         f"  {'load average (1/5/15 min)':<28} start {result.load_start[0]:.1f}/"
