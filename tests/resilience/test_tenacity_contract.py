@@ -100,6 +100,6 @@ async def test_a_plain_callables_coroutine_is_not_awaited() -> None:
         return made[-1]
 
     call: Callable[[], Awaitable[str]] = plain
-    result = await AsyncRetrying(stop=stop_after_attempt(1))(call)
+    result: object = await AsyncRetrying(stop=stop_after_attempt(1))(call)
     assert asyncio.iscoroutine(result), "tenacity now awaits plain callables: simplify the guard"
-    assert await result == "done"
+    assert asyncio.iscoroutine(result) and await result == "done"
