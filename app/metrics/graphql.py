@@ -10,7 +10,10 @@ the tenant's rate limit: nothing was executed). A view that raised counts as ``e
 The operation name comes from the client, so it is both untrusted and unbounded: a label
 is the name only when it is a GraphQL Name of at most 64 characters, and only for the
 first ``MAX_OPERATIONS`` distinct names an app sees; later ones are ``other``, the rest
-``anonymous``. A name already seen costs one dict lookup.
+``anonymous``. A name that looks like an id or a credential (a run of 16 hex digits, as in
+Twilio's SIDs and auth tokens, or the gateway's own API key prefix) is ``anonymous`` too: a
+client that pastes one there must not see it published. A name already seen costs one dict
+lookup.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from __future__ import annotations
 import re
 import time
 
+from app.access.keys import PREFIX as KEY_PREFIX
 from app.metrics import GRAPHQL_DURATION, GRAPHQL_REQUESTS
 
 #: Distinct operation names an app labels by name; later ones are ``OTHER``.
@@ -36,6 +40,8 @@ REFUSED = "refused"
 
 #: A GraphQL Name (the spec's ``/[_A-Za-z][_0-9A-Za-z]*/``), up to 64 characters.
 _NAME = re.compile(r"[_A-Za-z][_0-9A-Za-z]{0,63}")
+#: What an id or a credential looks like inside a Name (see the module docstring).
+_SECRET_LIKE = re.compile(rf"[0-9A-Fa-f]{{16}}|^{re.escape(KEY_PREFIX)}")
 
 
 class OperationLabels:
@@ -52,7 +58,7 @@ class OperationLabels:
         label = self._known.get(name)
         if label is not None:
             return label
-        if _NAME.fullmatch(name) is None:
+        if _NAME.fullmatch(name) is None or _SECRET_LIKE.search(name):
             return ANONYMOUS  # never remembered: invalid names must not fill the table
         label = name if len(self._known) < self.limit else OTHER
         if label == name:
