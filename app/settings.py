@@ -197,6 +197,7 @@ class Settings:
     persisted_queries: str = "apq"
     persisted_queries_file: str | None = None
     log_format: str = "text"
+    metrics_token: Secret | None = None
 
     def tenant_settings(self) -> dict[str, TenantSettings]:
         """Every tenant by name: the config file's, or the environment mode's ``default``."""
@@ -241,6 +242,7 @@ class Settings:
             persisted_queries=_persisted_queries(env),
             persisted_queries_file=env.get("GATEWAY_PERSISTED_QUERIES_FILE"),
             log_format=_log_format(env),
+            metrics_token=_metrics_token(env),
             host=env.get("GATEWAY_HOST") or "127.0.0.1",
             port=env.integer("GATEWAY_PORT", 8000, low=0, high=65535),
             upstream_timeout=env.number("GATEWAY_UPSTREAM_TIMEOUT", 10.0),
@@ -593,6 +595,16 @@ def _signing_keys(env: _Env) -> tuple[Secret, ...]:
     if any(len(key) < 16 for key in keys):
         raise ConfigError("each GATEWAY_SIGNING_KEYS entry must be at least 16 characters")
     return tuple(Secret(key) for key in keys)
+
+
+def _metrics_token(env: _Env) -> Secret | None:
+    """The bearer token ``GET /metrics`` asks for (None: the endpoint is open)."""
+    token = env.get("GATEWAY_METRICS_TOKEN")
+    if token is None:
+        return None
+    if len(token) < 16:
+        raise ConfigError("GATEWAY_METRICS_TOKEN must be at least 16 characters")
+    return Secret(token)
 
 
 def require_signing_keys(settings: Settings) -> list[str]:

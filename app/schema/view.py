@@ -10,6 +10,10 @@ Every answer leaves with its HTTP caching headers (``app.schema.http_cache``): t
 error in the result (``process_result``), and read once the body is built. The request's
 deadline (``GATEWAY_REQUEST_TIMEOUT``, ``app.resilience.deadline``) is opened here too: every
 provider call the request makes ends by then.
+
+The request's outcome for the metrics (``app.metrics.graphql``) is left in its state for the
+gate, which counts it: what the result holds, or ``refused`` for any 4xx (Strawberry's own
+refusals, the tenant's rate limit), where nothing was executed.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from strawberry.types import ExecutionResult
 from app.access.authenticate import Principal
 from app.access.gate import refusal
 from app.errors import BadRequestError, MethodNotAllowedError
+from app.metrics.graphql import ERROR, OK, OUTCOME, PARTIAL, REFUSED
 from app.resilience.deadline import request_deadline
 from app.schema import GatewaySchema, http_cache
 from app.schema.context import Context
@@ -56,6 +61,8 @@ class GatewayGraphQL(GraphQL[Context, None]):
         except HTTPException as exc:  # what Strawberry's own __call__ sends as plain text
             kind = MethodNotAllowedError if exc.status_code == 405 else BadRequestError
             response = refusal(kind(exc.reason))
+        if 400 <= response.status_code < 500:
+            scope["state"][OUTCOME] = REFUSED
         await http_cache.apply(request, response, freshness)(scope, receive, send)
 
     async def process_result(
@@ -64,6 +71,9 @@ class GatewayGraphQL(GraphQL[Context, None]):
         if result.errors:
             freshness: Freshness = request.state.freshness
             freshness.no_store("an error")
+            request.scope["state"][OUTCOME] = ERROR if result.data is None else PARTIAL
+        else:
+            request.scope["state"][OUTCOME] = OK
         return await super().process_result(request, result)
 
     async def get_context(
