@@ -38,6 +38,7 @@ from app.explorer.page import GraphiQLPage
 from app.health import CacheProbe, livez, readyz
 from app.media.links import MediaLinks
 from app.media.proxy import MediaRoute
+from app.metrics.endpoint import metrics
 from app.persisted import PersistedQueries
 from app.requestid import RequestIdMiddleware
 from app.schema import build_schema
@@ -129,6 +130,7 @@ def create_app(
         Route("/livez", livez),
         Route("/healthz", livez),
         Route("/readyz", readyz),
+        Route("/metrics", metrics),
         # Every method reaches the gate, which refuses all but GET and POST in its own shape.
         Route("/graphql", GraphQLGate(GatewayGraphQL(schema), ide)),
         Route("/media/{token}", MediaRoute(), methods=["GET", "HEAD"]),

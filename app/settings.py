@@ -99,6 +99,8 @@ class UpstreamSettings:
     ``ca_file`` holds certificate authorities trusted besides certifi's.
     ``max_body_bytes`` caps a provider's JSON answer; ``media_redirect_hosts`` adds host
     patterns (``*.example.com``) to every provider's media redirect allow-list.
+    ``retry_attempts``, ``retry_after_max``, ``breaker_failures`` and ``breaker_cooldown``
+    tune every provider account's ``CallGuard`` (``app.resilience``).
     """
 
     transport: str = "aiohttp"
@@ -108,6 +110,10 @@ class UpstreamSettings:
     ca_file: str | None = None
     max_body_bytes: int = 2 * 2**20
     media_redirect_hosts: tuple[str, ...] = ()
+    retry_attempts: int = 3
+    retry_after_max: float = 2.0
+    breaker_failures: int = 5
+    breaker_cooldown: float = 10.0
 
 
 #: What a tenant may do when its config names no scopes (and all there is to name).
@@ -173,6 +179,7 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
     upstream_timeout: float = 10.0
+    request_timeout: float = 15.0
     upstream: UpstreamSettings = UpstreamSettings()
     cache: CacheSettings = CacheSettings()
     max_batch: int = 100
@@ -190,6 +197,7 @@ class Settings:
     persisted_queries: str = "apq"
     persisted_queries_file: str | None = None
     log_format: str = "text"
+    metrics_token: Secret | None = None
 
     def tenant_settings(self) -> dict[str, TenantSettings]:
         """Every tenant by name: the config file's, or the environment mode's ``default``."""
@@ -234,9 +242,11 @@ class Settings:
             persisted_queries=_persisted_queries(env),
             persisted_queries_file=env.get("GATEWAY_PERSISTED_QUERIES_FILE"),
             log_format=_log_format(env),
+            metrics_token=_metrics_token(env),
             host=env.get("GATEWAY_HOST") or "127.0.0.1",
             port=env.integer("GATEWAY_PORT", 8000, low=0, high=65535),
             upstream_timeout=env.number("GATEWAY_UPSTREAM_TIMEOUT", 10.0),
+            request_timeout=env.number("GATEWAY_REQUEST_TIMEOUT", 15.0),
             upstream=_upstream(env),
             cache=_cache(env),
             max_batch=env.integer("GATEWAY_MAX_BATCH", 100, low=1, high=10000),
@@ -510,6 +520,10 @@ def _upstream(env: _Env) -> UpstreamSettings:
             "GATEWAY_UPSTREAM_MAX_BODY_BYTES", 2 * 2**20, low=1024, high=2**30
         ),
         media_redirect_hosts=_host_patterns(env, "GATEWAY_MEDIA_REDIRECT_HOSTS"),
+        retry_attempts=env.integer("GATEWAY_RETRY_ATTEMPTS", 3, low=1, high=10),
+        retry_after_max=env.number("GATEWAY_RETRY_AFTER_MAX", 2.0, allow_zero=True),
+        breaker_failures=env.integer("GATEWAY_BREAKER_FAILURES", 5, low=1, high=1000),
+        breaker_cooldown=env.number("GATEWAY_BREAKER_COOLDOWN", 10.0),
     )
 
 
@@ -581,6 +595,16 @@ def _signing_keys(env: _Env) -> tuple[Secret, ...]:
     if any(len(key) < 16 for key in keys):
         raise ConfigError("each GATEWAY_SIGNING_KEYS entry must be at least 16 characters")
     return tuple(Secret(key) for key in keys)
+
+
+def _metrics_token(env: _Env) -> Secret | None:
+    """The bearer token ``GET /metrics`` asks for (None: the endpoint is open)."""
+    token = env.get("GATEWAY_METRICS_TOKEN")
+    if token is None:
+        return None
+    if len(token) < 16:
+        raise ConfigError("GATEWAY_METRICS_TOKEN must be at least 16 characters")
+    return Secret(token)
 
 
 def require_signing_keys(settings: Settings) -> list[str]:
