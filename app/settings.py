@@ -72,8 +72,9 @@ class BirdSettings:
 class CacheSettings:
     """``GATEWAY_CACHE_URL`` parsed: ``memory``, ``redis`` or ``none``, with TTLs in seconds
     (``stale_ttl``: how long a recording past its TTL is still kept, to be served when the
-    provider fails; 0 turns that off), the longest wait for one Redis call (``timeout``) and how long Redis is bypassed after a
-    failure (``cooldown``: the rate limiter and persisted queries share it)."""
+    provider fails; 0 turns that off), the longest wait for one Redis call (``timeout``)
+    and how long Redis is bypassed after a failure (``cooldown``: the rate limiter and
+    persisted queries share it)."""
 
     kind: str = "memory"
     host: str = ""

@@ -7,7 +7,9 @@ typed ``{"errors": [...]}`` shape rather than as Strawberry's plain text.
 
 Every answer leaves with its HTTP caching headers (``app.schema.http_cache``): the request's
 ``Freshness`` is made here, handed to the context (``request.state.freshness``), told of any
-error in the result (``process_result``), and read once the body is built.
+error in the result (``process_result``), and read once the body is built. The paths the
+resolvers served stale (``Context.stale_paths``, made here too) go out in the answer's
+top-level ``extensions.stale``, in the same form as ``errors[].path``.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from app.access.authenticate import Principal
 from app.access.gate import refusal
 from app.errors import BadRequestError, MethodNotAllowedError
 from app.schema import GatewaySchema, http_cache
-from app.schema.context import Context
+from app.schema.context import Context, Path
 from app.schema.http_cache import Freshness
 from app.schema.loaders import Loaders
 
@@ -45,6 +47,7 @@ class GatewayGraphQL(GraphQL[Context, None]):
             return
         request = Request(scope, receive)
         freshness = request.state.freshness = Freshness()
+        request.state.stale_paths = []
         try:
             response = await self.run(request)
         except HTTPException as exc:  # what Strawberry's own __call__ sends as plain text
@@ -58,7 +61,11 @@ class GatewayGraphQL(GraphQL[Context, None]):
         if result.errors:
             freshness: Freshness = request.state.freshness
             freshness.no_store("an error")
-        return await super().process_result(request, result)
+        response = await super().process_result(request, result)
+        stale: list[Path] = request.state.stale_paths
+        if stale:
+            response["extensions"] = {**(response.get("extensions") or {}), "stale": stale}
+        return response
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
@@ -78,4 +85,5 @@ class GatewayGraphQL(GraphQL[Context, None]):
             media=request.state.media,
             limiter=request.state.limiter,
             freshness=freshness,
+            stale_paths=request.state.stale_paths,
         )
