@@ -157,6 +157,8 @@ class RecordingCache:
             cooldown=cooldown,
             on_change=_report_availability,
         )
+        if backend is not None:
+            _report_availability(True)  # a new cache starts healthy, whatever one before did
 
     @classmethod
     def from_settings(
@@ -265,7 +267,7 @@ class RecordingCache:
 
 
 def _report_availability(available: bool) -> None:
-    """The cache backend's outage began (``False``) or ended (``True``): the metrics."""
+    """The cache backend's outage began (``False``) or is over (``True``): the metrics."""
     CACHE_AVAILABLE.set(1 if available else 0)
     if not available:
         CACHE_OUTAGES.inc()
