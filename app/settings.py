@@ -71,8 +71,10 @@ class BirdSettings:
 @dataclass(frozen=True)
 class CacheSettings:
     """``GATEWAY_CACHE_URL`` parsed: ``memory``, ``redis`` or ``none``, with TTLs in seconds
-    the longest wait for one Redis call (``timeout``) and how long Redis is bypassed after a
-    failure (``cooldown``: the rate limiter and persisted queries share it)."""
+    (``stale_ttl``: how long a recording past its TTL is still kept, to be served when the
+    provider fails; 0 turns that off), the longest wait for one Redis call (``timeout``)
+    and how long Redis is bypassed after a failure (``cooldown``: the rate limiter and
+    persisted queries share it)."""
 
     kind: str = "memory"
     host: str = ""
@@ -83,6 +85,7 @@ class CacheSettings:
     ttl: int = 3600
     ttl_active: int = 5
     ttl_not_found: int = 30
+    stale_ttl: int = 86400
     timeout: float = 0.1
     cooldown: float = 5.0
 
@@ -639,6 +642,7 @@ def _cache(env: _Env) -> CacheSettings:
         ttl=env.integer("GATEWAY_CACHE_TTL", 3600),
         ttl_active=env.integer("GATEWAY_CACHE_TTL_ACTIVE", 5),
         ttl_not_found=env.integer("GATEWAY_CACHE_TTL_NOT_FOUND", 30),
+        stale_ttl=env.integer("GATEWAY_CACHE_STALE_TTL", 86400),
         timeout=env.number("GATEWAY_CACHE_TIMEOUT", 0.1),
         cooldown=env.number("GATEWAY_CACHE_COOLDOWN", 5.0, allow_zero=True),
     )
