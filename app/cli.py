@@ -11,8 +11,10 @@ from __future__ import annotations
 import argparse
 import gc
 import logging
+import signal
 import sys
 from collections.abc import Sequence
+from types import FrameType
 
 import uvicorn
 from starlette.applications import Starlette
@@ -128,7 +130,7 @@ def _serve(settings: Settings, host: str, port: int, *, demo: bool, insecure: bo
         except ConfigError as exc:
             print(f"recording-gateway: configuration error: {exc}", file=sys.stderr)
             return 2
-        _run(app, host, port, settings.log_format)
+        _run(app, host, port, settings)
         return 0
 
     from app.demo import banner, demo_query, demo_settings
@@ -149,13 +151,28 @@ def _serve(settings: Settings, host: str, port: int, *, demo: bool, insecure: bo
         print(f"recording-gateway: configuration error: {exc}", file=sys.stderr)
         return 2
     print(banner(base, sample_ids, api_key), flush=True)
-    _run(app, host, port, settings.log_format)
+    _run(app, host, port, settings)
     return 0
 
 
-def _run(app: Starlette, host: str, port: int, log_format: str) -> None:
+def _run(app: Starlette, host: str, port: int, settings: Settings) -> None:
     tune_gc()
-    uvicorn.run(app, host=host, port=port, log_config=logs.uvicorn_config(log_format))
+    # uvicorn re-raises the SIGTERM it drained on once it is done: exit 0 then, as drained.
+    signal.signal(signal.SIGTERM, _drained)
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_config=logs.uvicorn_config(settings.log_format),
+        # Typed int, used as asyncio.wait_for's timeout: a fraction works (tests/test_shutdown.py).
+        timeout_graceful_shutdown=settings.shutdown_grace,  # type: ignore[arg-type]
+    )
+
+
+def _drained(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM outside uvicorn's own handling: before it serves, or re-raised after it shut
+    down. Either way nothing is in flight: the process ends as a clean stop, status 0."""
+    raise SystemExit(0)
 
 
 def tune_gc() -> None:
