@@ -202,21 +202,34 @@ def test_a_media_stream_in_flight_completes_and_new_connections_are_refused(
     )
 
 
-def test_a_graphql_request_in_flight_completes(upstream: Upstream) -> None:
+def test_a_graphql_request_in_flight_completes_and_idle_connections_are_closed(
+    upstream: Upstream,
+) -> None:
     rid = upstream.sandbox.sample_ids()["twilio"]
     query = {"query": f'{{ recording(provider: TWILIO, id: "{rid}") {{ id status }} }}'}
-    with gateway(upstream.url) as server, ThreadPoolExecutor(1) as pool:
+    with (
+        gateway(upstream.url) as server,
+        ThreadPoolExecutor(1) as pool,
+        httpx.Client(base_url=server.url) as idle,
+    ):
+        assert idle.get("/livez").status_code == 200  # its connection stays open, kept alive
         upstream.gate.opened.clear()
         answer = pool.submit(httpx.post, f"{server.url}/graphql", json=query, timeout=30)
         assert upstream.gate.arrived.wait(timeout=30)  # the gateway is waiting on the provider
-        server.terminate()
+        sent = server.terminate()
         server.wait_for(WAITING)
+        # The idle connection was closed, not waited on; a new one is refused.
+        with pytest.raises(httpx.ConnectError):
+            idle.get("/livez")
         upstream.gate.opened.set()
         response = answer.result(timeout=30)
         code = server.exit_code(timeout=MARGIN)
+        exited = time.monotonic()
     assert response.status_code == 200
     assert response.json() == {"data": {"recording": {"id": rid, "status": "COMPLETED"}}}
     assert code == 0, server.output
+    assert exited - sent < MARGIN < Settings().shutdown_grace  # not held by the idle one
+    print(f"\ngraphql held by the gate: exit {exited - sent:.2f} s after SIGTERM")
 
 
 def test_a_stream_longer_than_the_grace_is_cut_at_the_grace(upstream: Upstream) -> None:
