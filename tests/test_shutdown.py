@@ -33,6 +33,7 @@ import httpx
 import pytest
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from app.logs import SHUTDOWN_CUT
 from app.models import Provider
 from app.sandbox import DEMO, Sandbox, create_sandbox_app
 from app.settings import Settings
@@ -251,6 +252,8 @@ def test_a_stream_longer_than_the_grace_is_cut_at_the_grace(upstream: Upstream) 
     assert grace <= exited - sent < grace + MARGIN
     assert code == 0, server.output
     assert CUT in server.output and LIFESPAN_DONE in server.output
+    # The cut request is one WARNING line, not uvicorn's CancelledError traceback.
+    assert SHUTDOWN_CUT in server.output and "Traceback" not in server.output, server.output
     print(f"\ngrace {grace} s: exited {exited - sent:.2f} s after SIGTERM")
 
 
