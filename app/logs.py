@@ -17,6 +17,7 @@ line with one could fetch the recording until the link expires, so the access lo
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
 import logging
@@ -38,6 +39,9 @@ FORMATS = ("text", "json")
 
 #: What uvicorn logs when an app returns before finishing a response it started.
 UNFINISHED = "ASGI callable returned without completing response."
+#: uvicorn's message for an exception out of the app (tests/test_shutdown.py names both).
+APP_EXCEPTION = "Exception in ASGI application\n"
+SHUTDOWN_CUT = "the shutdown grace ended with this request still running: it was cut"
 _MEDIA_TOKEN = re.compile(r"(/media/)[^/?#\s]+")
 
 
@@ -90,9 +94,17 @@ def redact(path: str) -> str:
 class QuietCut(logging.Filter):
     """On ``uvicorn.error``: drops uvicorn's "returned without completing response" for a
     response the gateway cut on purpose (a provider failing mid-stream): the route has
-    logged it already, as one WARNING naming the provider."""
+    logged it already, as one WARNING naming the provider. And a request still running when
+    the shutdown grace ends (uvicorn cancels it and logs the ``CancelledError`` with its
+    traceback as an ASGI exception) becomes one WARNING line, without the traceback."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if record.msg == APP_EXCEPTION and record.exc_info:
+            if isinstance(record.exc_info[1], asyncio.CancelledError):
+                record.msg, record.args = SHUTDOWN_CUT, ()
+                record.levelno, record.levelname = logging.WARNING, "WARNING"
+                record.exc_info = record.exc_text = None
+            return True
         current = REQUEST.get()
         return not (current is not None and current.cut and record.msg == UNFINISHED)
 

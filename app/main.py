@@ -16,7 +16,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Iterator
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import TypedDict
 
 import httpx
@@ -75,11 +76,13 @@ def create_app(
     open_warning: str | None = None,
     open_warning_interval: float = OPEN_WARNING_INTERVAL,
     graphiql_default: str | None = None,
+    cache_clock: Callable[[], float] = time.time,
 ) -> Starlette:
     """The gateway. ``transport`` replaces the network (tests); ``sandbox`` is mounted
     at ``/sandbox`` (demo mode); ``open_warning`` is logged at start and every
     ``open_warning_interval`` seconds (serving beyond loopback without client auth);
-    ``graphiql_default`` is the document GraphiQL shows on a first visit (the demo's).
+    ``graphiql_default`` is the document GraphiQL shows on a first visit (the demo's);
+    ``cache_clock`` is the wall clock the recording cache reads (tests move it past TTLs).
     Refuses to build without a signing key, or with several tenants and no way to tell
     callers apart (ConfigError)."""
     signer = Signer(require_signing_keys(settings))
@@ -98,7 +101,7 @@ def create_app(
                 transport or build_transport(settings), timeout=settings.upstream_timeout
             )
             closing.push_async_callback(upstream.aclose)
-            cache = RecordingCache.from_settings(settings.cache)
+            cache = RecordingCache.from_settings(settings.cache, clock=cache_clock)
             closing.push_async_callback(cache.close)
             tenants = Tenants.build(settings, upstream, cache)
             access = Authenticator.from_settings(settings, tenants)

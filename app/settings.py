@@ -71,8 +71,10 @@ class BirdSettings:
 @dataclass(frozen=True)
 class CacheSettings:
     """``GATEWAY_CACHE_URL`` parsed: ``memory``, ``redis`` or ``none``, with TTLs in seconds
-    the longest wait for one Redis call (``timeout``) and how long Redis is bypassed after a
-    failure (``cooldown``: the rate limiter and persisted queries share it)."""
+    (``stale_ttl``: how long a recording past its TTL is still kept, to be served when the
+    provider fails; 0 turns that off), the longest wait for one Redis call (``timeout``)
+    and how long Redis is bypassed after a failure (``cooldown``: the rate limiter and
+    persisted queries share it)."""
 
     kind: str = "memory"
     host: str = ""
@@ -83,6 +85,7 @@ class CacheSettings:
     ttl: int = 3600
     ttl_active: int = 5
     ttl_not_found: int = 30
+    stale_ttl: int = 86400
     timeout: float = 0.1
     cooldown: float = 5.0
 
@@ -198,6 +201,7 @@ class Settings:
     persisted_queries_file: str | None = None
     log_format: str = "text"
     metrics_token: Secret | None = None
+    shutdown_grace: float = 20.0
 
     def tenant_settings(self) -> dict[str, TenantSettings]:
         """Every tenant by name: the config file's, or the environment mode's ``default``."""
@@ -243,6 +247,7 @@ class Settings:
             persisted_queries_file=env.get("GATEWAY_PERSISTED_QUERIES_FILE"),
             log_format=_log_format(env),
             metrics_token=_metrics_token(env),
+            shutdown_grace=_shutdown_grace(env),
             host=env.get("GATEWAY_HOST") or "127.0.0.1",
             port=env.integer("GATEWAY_PORT", 8000, low=0, high=65535),
             upstream_timeout=env.number("GATEWAY_UPSTREAM_TIMEOUT", 10.0),
@@ -639,6 +644,7 @@ def _cache(env: _Env) -> CacheSettings:
         ttl=env.integer("GATEWAY_CACHE_TTL", 3600),
         ttl_active=env.integer("GATEWAY_CACHE_TTL_ACTIVE", 5),
         ttl_not_found=env.integer("GATEWAY_CACHE_TTL_NOT_FOUND", 30),
+        stale_ttl=env.integer("GATEWAY_CACHE_STALE_TTL", 86400),
         timeout=env.number("GATEWAY_CACHE_TIMEOUT", 0.1),
         cooldown=env.number("GATEWAY_CACHE_COOLDOWN", 5.0, allow_zero=True),
     )
@@ -880,6 +886,17 @@ def _log_format(env: _Env) -> str:
     if value not in ("text", "json"):
         raise ConfigError(f"GATEWAY_LOG_FORMAT is text or json, got {value!r}")
     return value
+
+
+def _shutdown_grace(env: _Env) -> float:
+    """``GATEWAY_SHUTDOWN_GRACE``: seconds in-flight requests and media streams get to finish
+    after SIGTERM (0 cuts them at once); at most 600, past any orchestrator's patience."""
+    grace = env.number("GATEWAY_SHUTDOWN_GRACE", 20.0, allow_zero=True)
+    if grace > 600:
+        raise ConfigError(
+            f"GATEWAY_SHUTDOWN_GRACE must be between 0 and 600 seconds, got {grace:g}"
+        )
+    return grace
 
 
 def _cors_origins(env: _Env) -> tuple[str, ...]:

@@ -209,7 +209,10 @@ async def test_every_field_survives_the_memory_and_redis_caches(
     assert all(fields_at_default(variant) == [] for variant in variants)
 
     memory = RecordingCache.from_settings(Settings.from_env({}).cache)
-    redis = RecordingCache.from_settings(Settings.from_env({"GATEWAY_CACHE_URL": redis_url}).cache)
+    # A second per Redis call (not the production 0.1 s): a busy machine must not turn a read
+    # into a bypass, which this test would take for an entry that did not survive.
+    env = {"GATEWAY_CACHE_URL": redis_url, "GATEWAY_CACHE_TIMEOUT": "1"}
+    redis = RecordingCache.from_settings(Settings.from_env(env).cache)
     try:
         for index, recording in enumerate(variants):
             key = RecordingCache.key(recording.provider, "property-test", str(index))

@@ -7,7 +7,9 @@ typed ``{"errors": [...]}`` shape rather than as Strawberry's plain text.
 
 Every answer leaves with its HTTP caching headers (``app.schema.http_cache``): the request's
 ``Freshness`` is made here, handed to the context (``request.state.freshness``), told of any
-error in the result (``process_result``), and read once the body is built. The request's
+error in the result (``process_result``), and read once the body is built. The paths the
+resolvers served stale (``Context.stale_paths``, made here too) go out in the answer's
+top-level ``extensions.stale``, in the same form as ``errors[].path``. The request's
 deadline (``GATEWAY_REQUEST_TIMEOUT``, ``app.resilience.deadline``) is opened here too: every
 provider call the request makes ends by then.
 
@@ -35,7 +37,7 @@ from app.errors import BadRequestError, MethodNotAllowedError
 from app.metrics.graphql import ERROR, OK, OUTCOME, PARTIAL, REFUSED
 from app.resilience.deadline import request_deadline
 from app.schema import GatewaySchema, http_cache
-from app.schema.context import Context
+from app.schema.context import Context, Path
 from app.schema.http_cache import Freshness
 from app.schema.loaders import Loaders
 from app.settings import Settings
@@ -55,6 +57,7 @@ class GatewayGraphQL(GraphQL[Context, None]):
         request = Request(scope, receive)
         freshness = request.state.freshness = Freshness()
         settings: Settings = request.state.settings
+        request.state.stale_paths = []
         try:
             with request_deadline(settings.request_timeout):
                 response = await self.run(request)
@@ -74,7 +77,11 @@ class GatewayGraphQL(GraphQL[Context, None]):
             request.scope["state"][OUTCOME] = ERROR if result.data is None else PARTIAL
         else:
             request.scope["state"][OUTCOME] = OK
-        return await super().process_result(request, result)
+        response = await super().process_result(request, result)
+        stale: list[Path] = request.state.stale_paths
+        if stale:
+            response["extensions"] = {**(response.get("extensions") or {}), "stale": stale}
+        return response
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
@@ -94,4 +101,5 @@ class GatewayGraphQL(GraphQL[Context, None]):
             media=request.state.media,
             limiter=request.state.limiter,
             freshness=freshness,
+            stale_paths=request.state.stale_paths,
         )
