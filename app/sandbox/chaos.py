@@ -14,7 +14,7 @@ then 504 (it timed out waiting for one). Each with the provider's own JSON error
 leaves out 500, a provider's bug for that request and not transient (the gateway does not
 retry it, and neither should it: the same request fails again), 429 (rate limiting is a
 policy with its own `Retry-After`, not random failure), and connection resets (an ASGI app
-cannot reset its connection; the fault matrix covers them with its own server).
+cannot reset its own connection: resets need a server of their own).
 
 ``GET /_sandbox/chaos`` answers the counts (requests per provider, failures per status), so a
 benchmark in another process can count the upstream requests the gateway made.
