@@ -22,6 +22,8 @@ import asyncio
 import contextlib
 import socket
 import struct
+import threading
+from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 from app.sandbox.faults import Faults, WireFault
@@ -168,6 +170,28 @@ class WireFront:
         upstream_writer.write("\r\n".join(lines).encode("latin-1") + body)
         await upstream_writer.drain()
         return upstream_reader, upstream_writer
+
+
+@contextlib.contextmanager
+def front_in_thread(
+    faults: Faults, backend: tuple[str, int], *, host: str = "127.0.0.1", port: int = 0
+) -> Iterator[WireFront]:
+    """A ``WireFront`` on its own event loop in a daemon thread, listening when yielded:
+    for callers without a loop of their own, or whose loops come and go (a test module's
+    cases). Faults are then queued from another thread than the one taking them, as with
+    the sandbox under uvicorn: each is queued before the request it is meant for."""
+    loop = asyncio.new_event_loop()
+    front = WireFront(faults, backend, host=host, port=port)
+    thread = threading.Thread(target=loop.run_forever, name="sandbox-wire-front", daemon=True)
+    thread.start()
+    try:
+        asyncio.run_coroutine_threadsafe(front.start(), loop).result()
+        yield front
+    finally:
+        asyncio.run_coroutine_threadsafe(front.aclose(), loop).result()
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join()
+        loop.close()
 
 
 async def trickle(writer: asyncio.StreamWriter, data: bytes, interval: float) -> None:

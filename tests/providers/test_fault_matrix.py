@@ -6,7 +6,9 @@ reset) happen on a real connection. For each case: the typed error at its path (
 provider), an answer within ``GATEWAY_UPSTREAM_TIMEOUT`` plus 1 s, and the healthy
 providers of the same request still answering. Faults are persistent (``PERSISTENT``
 uses, more than any retry policy makes) so that retries meet them too; each case gets a
-fresh gateway (a fresh circuit breaker). Metadata faults are asked through GraphQL with
+fresh gateway (a fresh circuit breaker, a fresh cache) over one sandbox, its server and
+its front for the module (started once: the matrix stays fast), faults cleared around
+each case. Metadata faults are asked through GraphQL with
 every provider aliased in one query; media faults (S3's presigned host, and redirects,
 which only media downloads follow) through ``/media/{token}``, the healthy providers'
 media downloaded at the same time.
@@ -17,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,8 +31,8 @@ from starlette.applications import Starlette
 from app import providers
 from app.models import Provider
 from app.providers.base import HttpProvider
-from app.sandbox import Sandbox, SandboxConfig
-from app.sandbox.wire import WireFront
+from app.sandbox import Sandbox, SandboxConfig, create_sandbox_app
+from app.sandbox.wire import WireFront, front_in_thread
 from app.settings import Settings
 from app.upstream import build_transport
 from app.upstream.client import Upstream
@@ -75,20 +77,37 @@ class Stand:
         return await adapter.get_json(adapter.recording_url(rid))
 
 
-@pytest.fixture
-async def stand(sandbox_config: SandboxConfig, sandbox_app: Starlette) -> AsyncIterator[Stand]:
-    sandbox: Sandbox = sandbox_app.state.sandbox
-    with serve(sandbox_app) as backend:
+CONFIG = SandboxConfig()
+
+
+@pytest.fixture(scope="module")
+def wired() -> Iterator[tuple[Starlette, WireFront]]:
+    """The sandbox app, served by uvicorn, behind its front (in a thread of its own)."""
+    app = create_sandbox_app(CONFIG)
+    sandbox: Sandbox = app.state.sandbox
+    with serve(app) as backend:
         host, port = backend.removeprefix("http://").split(":")
-        async with WireFront(sandbox.faults, (host, int(port))) as front:
-            env = sandbox_env(sandbox_config, front.url) | {
-                "GATEWAY_UPSTREAM_TIMEOUT": str(DEADLINE),
-                "GATEWAY_UPSTREAM_MAX_BODY_BYTES": str(LIMIT),
-            }
-            settings = Settings.from_env(env)
-            async with gateway_client(settings, build_transport(settings)) as client:
-                ids = {p: sandbox.sample_ids()[p.value] for p in Provider}
-                yield Stand(client, sandbox, front, sandbox_app, settings, ids)
+        with front_in_thread(sandbox.faults, (host, int(port))) as front:
+            yield app, front
+
+
+@pytest.fixture
+async def stand(wired: tuple[Starlette, WireFront]) -> AsyncIterator[Stand]:
+    app, front = wired
+    sandbox: Sandbox = app.state.sandbox
+    sandbox.faults.clear()
+    front.played.clear()
+    env = sandbox_env(CONFIG, front.url) | {
+        "GATEWAY_UPSTREAM_TIMEOUT": str(DEADLINE),
+        "GATEWAY_UPSTREAM_MAX_BODY_BYTES": str(LIMIT),
+    }
+    settings = Settings.from_env(env)
+    try:
+        async with gateway_client(settings, build_transport(settings)) as client:
+            ids = {p: sandbox.sample_ids()[p.value] for p in Provider}
+            yield Stand(client, sandbox, front, app, settings, ids)
+    finally:
+        sandbox.faults.clear()
 
 
 #: A fault: queue it on the sandbox for the ``where`` ("twilio", …, "s3") of ``provider``.
