@@ -92,7 +92,11 @@ def wired() -> Iterator[tuple[Starlette, WireFront]]:
 
 
 @pytest.fixture
-async def stand(wired: tuple[Starlette, WireFront]) -> AsyncIterator[Stand]:
+async def stand(
+    wired: tuple[Starlette, WireFront], request: pytest.FixtureRequest
+) -> AsyncIterator[Stand]:
+    """A fresh gateway over the module's sandbox; ``request.param`` names its upstream
+    transport (``GATEWAY_UPSTREAM_TRANSPORT``, aiohttp unless a case says)."""
     app, front = wired
     sandbox: Sandbox = app.state.sandbox
     sandbox.faults.clear()
@@ -100,6 +104,7 @@ async def stand(wired: tuple[Starlette, WireFront]) -> AsyncIterator[Stand]:
     env = sandbox_env(CONFIG, front.url) | {
         "GATEWAY_UPSTREAM_TIMEOUT": str(DEADLINE),
         "GATEWAY_UPSTREAM_MAX_BODY_BYTES": str(LIMIT),
+        "GATEWAY_UPSTREAM_TRANSPORT": getattr(request, "param", "aiohttp"),
     }
     settings = Settings.from_env(env)
     try:
@@ -190,18 +195,21 @@ class Case:
     #: Where the fault is: the API providers (metadata through GraphQL), or media.
     where: tuple[str, ...]
     media: bool = False
+    #: The upstream transports that meet it: both for wire faults, where they differ.
+    transports: tuple[str, ...] = ("aiohttp",)
 
 
 API = ("twilio", "signalwire", "bird")
 MEDIA = ("twilio", "signalwire", "bird", "s3")
+BOTH = ("aiohttp", "httpx")
 UNAVAILABLE, BAD, LIMITED = "PROVIDER_UNAVAILABLE", "PROVIDER_BAD_RESPONSE", "PROVIDER_RATE_LIMITED"
 
 FAULTS: dict[str, Case] = {
-    "hang": Case(wire("hang"), UNAVAILABLE, API),
-    "trickle-head": Case(wire("trickle-head"), UNAVAILABLE, API),
-    "trickle-body": Case(wire("trickle-body"), UNAVAILABLE, API),
-    "reset-before-head": Case(wire("reset-head"), UNAVAILABLE, API),
-    "reset-mid-body": Case(wire("reset-body"), UNAVAILABLE, API),
+    "hang": Case(wire("hang"), UNAVAILABLE, API, transports=BOTH),
+    "trickle-head": Case(wire("trickle-head"), UNAVAILABLE, API, transports=BOTH),
+    "trickle-body": Case(wire("trickle-body"), UNAVAILABLE, API, transports=BOTH),
+    "reset-before-head": Case(wire("reset-head"), UNAVAILABLE, API, transports=BOTH),
+    "reset-mid-body": Case(wire("reset-body"), UNAVAILABLE, API, transports=BOTH),
     "500": Case(status_500, UNAVAILABLE, API),
     "503-html": Case(status_503_html, UNAVAILABLE, API),
     "429-long-retry-after": Case(status_429_long, LIMITED, API),
@@ -212,9 +220,13 @@ FAULTS: dict[str, Case] = {
     "3xx-with-json": Case(redirect_with_json, BAD, API),
     "oversized": Case(oversized, BAD, API),
     # Bird's presigned media host, whose faults only a media download meets.
-    "s3-hang": Case(wire("hang"), UNAVAILABLE, ("s3",), media=True),
-    "s3-trickle-head": Case(wire("trickle-head"), UNAVAILABLE, ("s3",), media=True),
-    "s3-reset-before-head": Case(wire("reset-head"), UNAVAILABLE, ("s3",), media=True),
+    "s3-hang": Case(wire("hang"), UNAVAILABLE, ("s3",), media=True, transports=BOTH),
+    "s3-trickle-head": Case(
+        wire("trickle-head"), UNAVAILABLE, ("s3",), media=True, transports=BOTH
+    ),
+    "s3-reset-before-head": Case(
+        wire("reset-head"), UNAVAILABLE, ("s3",), media=True, transports=BOTH
+    ),
     "s3-500": Case(status_500, UNAVAILABLE, ("s3",), media=True),
     "s3-503-html": Case(status_503_html, UNAVAILABLE, ("s3",), media=True),
     "s3-429-long-retry-after": Case(status_429_long, LIMITED, ("s3",), media=True),
@@ -230,7 +242,12 @@ PROVIDER_OF = {
     "bird": Provider.BIRD,
     "s3": Provider.BIRD,
 }
-MATRIX = [(name, where) for name, case in FAULTS.items() for where in case.where]
+MATRIX = [
+    pytest.param(name, where, transport, id=f"{name}-{where}-{transport}")
+    for name, case in FAULTS.items()
+    for where in case.where
+    for transport in case.transports
+]
 
 
 def every_provider_query(ids: Mapping[Provider, str]) -> str:
@@ -241,7 +258,7 @@ def every_provider_query(ids: Mapping[Provider, str]) -> str:
     return f"query {{ {fields} }}"
 
 
-@pytest.mark.parametrize(("fault", "where"), MATRIX, ids=[f"{f}-{w}" for f, w in MATRIX])
+@pytest.mark.parametrize(("fault", "where", "stand"), MATRIX, indirect=["stand"])
 async def test_every_fault_is_typed_timely_and_contained(
     stand: Stand, fault: str, where: str
 ) -> None:
