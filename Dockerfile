@@ -15,4 +15,8 @@ ENV GATEWAY_HOST=0.0.0.0 \
     GATEWAY_PORT=8000 \
     PYTHONUNBUFFERED=1
 EXPOSE 8000
+# Exec form: the gateway is PID 1 and gets the SIGTERM itself; it drains for
+# GATEWAY_SHUTDOWN_GRACE (20 s) and exits 0. `docker stop` kills after 10 s unless told
+# longer: `docker stop -t 30` (Compose: stop_grace_period: 30s).
+STOPSIGNAL SIGTERM
 CMD ["recording-gateway", "serve"]

@@ -10,8 +10,17 @@
 - **Freshness**: each entry keeps the instant it expires (``expires``, unix seconds), so a
   reader learns how long what it got stays fresh (``Fresh.expires``): the HTTP answer's
   ``Cache-Control: max-age`` is worked out from it (``app.schema.http_cache``).
+- **Stale if error**: an entry is kept ``stale`` seconds past its TTL (the backend's TTL
+  is the sum). Read after ``expires`` it is a miss: the provider is asked again; if that
+  refresh fails with PROVIDER_UNAVAILABLE or PROVIDER_RATE_LIMITED (the provider is down or
+  busy, so what we held is still the best answer there is), the old recording is returned
+  marked ``Fresh.stale``. Never for NOT_FOUND, auth failures or a bad answer: those say
+  something about the recording or the account, and a stale copy would hide it.
 - **Outages**: a failing backend (Redis gone) degrades to "no cache", logged once,
   and recovers by itself when the backend answers again.
+- **Metrics**: each lookup counts once in ``gateway_cache_lookups`` (hit, miss, stale, or
+  bypassed during an outage); outages move ``gateway_cache_available`` and
+  ``gateway_cache_outages``. A ``none://`` cache counts nothing.
 
 Values are JSON, not pickle: a shared Redis must not be able to run code in the gateway.
 They are encoded and decoded by msgspec from ``models.Recording``'s own type hints (the
@@ -33,7 +42,8 @@ import msgspec
 from aiocache import RedisCache, SimpleMemoryCache
 from aiocache.serializers import StringSerializer
 
-from app.errors import RecordingNotFoundError
+from app.errors import ProviderUnavailableError, RateLimitedError, RecordingNotFoundError
+from app.metrics import CACHE_AVAILABLE, CACHE_LOOKUPS, CACHE_OUTAGES
 from app.models import Provider, Recording
 from app.outages import COOLDOWN, Outage
 from app.settings import CacheSettings
@@ -47,11 +57,13 @@ FORMAT_VERSION = 3
 
 @dataclass(frozen=True)
 class TtlPolicy:
-    """Seconds to keep each kind of entry; 0 means do not cache it."""
+    """Seconds to keep each kind of entry; 0 means do not cache it. ``stale``: seconds a
+    recording is kept past its TTL, to be served only when a refresh fails (0: not kept)."""
 
     terminal: int = 3600
     active: int = 5
     not_found: int = 30
+    stale: int = 86400
 
     def for_recording(self, recording: Recording) -> int:
         return self.terminal if recording.status.is_terminal else self.active
@@ -60,10 +72,12 @@ class TtlPolicy:
 @dataclass(frozen=True)
 class Fresh:
     """A recording and the instant (unix seconds) its cache entry expires: until then the
-    gateway answers with it unchanged. ``expires`` is now (or past) when it was not cached."""
+    gateway answers with it unchanged. ``expires`` is now (or past) when it was not cached.
+    ``stale``: past its TTL, served because the provider failed to give a newer one."""
 
     recording: Recording
     expires: float
+    stale: bool = False
 
 
 class BoundedMemoryCache(SimpleMemoryCache):  # type: ignore[misc]
@@ -141,12 +155,19 @@ class RecordingCache:
             "cache unavailable (%s); answering from the providers until it is back",
             "cache is back; caching resumed",
             cooldown=cooldown,
+            on_change=_report_availability,
         )
+        if backend is not None:
+            _report_availability(True)  # a new cache starts healthy, whatever one before did
 
     @classmethod
-    def from_settings(cls, settings: CacheSettings) -> RecordingCache:
-        policy = TtlPolicy(settings.ttl, settings.ttl_active, settings.ttl_not_found)
-        return cls(build_backend(settings), policy, cooldown=settings.cooldown)
+    def from_settings(
+        cls, settings: CacheSettings, *, clock: Callable[[], float] = time.time
+    ) -> RecordingCache:
+        policy = TtlPolicy(
+            settings.ttl, settings.ttl_active, settings.ttl_not_found, settings.stale_ttl
+        )
+        return cls(build_backend(settings), policy, clock=clock, cooldown=settings.cooldown)
 
     @staticmethod
     def key(provider: Provider, scope: str, recording_id: str) -> str:
@@ -160,18 +181,36 @@ class RecordingCache:
         return (await self.fetch(key, load)).recording
 
     async def fetch(self, key: str, load: Callable[[], Awaitable[Recording]]) -> Fresh:
-        """``get_or_load`` with the instant the answer stops being fresh."""
+        """``get_or_load`` with the instant the answer stops being fresh; a recording past
+        its TTL (``Fresh.stale``) when the refresh failed with the provider unavailable or
+        rate limited and the entry is still within its stale window."""
         cached = await self._read(key)
+        bypassed = not self._outage.healthy
         if isinstance(cached, RecordingNotFoundError):
+            self._count("hit")
             raise cached
-        if cached is not None:
+        now = self._clock()
+        if cached is not None and now < cached.expires:
+            self._count("hit")
             return cached
+        # Past its TTL but within the stale window: kept in case the refresh fails.
+        stale_until = cached.expires + self._policy.stale if cached is not None else now
+        fallback = cached if now < stale_until else None
         flight = self._inflight.get(key)
         if flight is None:
             flight = asyncio.ensure_future(self._load(key, load))
             self._inflight[key] = flight
             flight.add_done_callback(lambda _: self._inflight.pop(key, None))
-        return await asyncio.shield(flight)
+        result = "bypassed" if bypassed else "miss"
+        try:
+            return await asyncio.shield(flight)
+        except (ProviderUnavailableError, RateLimitedError):
+            if fallback is None:
+                raise
+            result = "stale"
+            return Fresh(fallback.recording, now, stale=True)
+        finally:
+            self._count(result)
 
     async def store(self, key: str, recording: Recording) -> Fresh:
         """Cache a recording fetched elsewhere (e.g. from a listing); it is fresh for its
@@ -180,8 +219,13 @@ class RecordingCache:
         ttl = self._policy.for_recording(recording)
         if not ttl or self._backend is None:
             return Fresh(recording, now)
-        stored = await self._write(key, encode(recording, now + ttl), ttl)
+        # Kept past its TTL for the stale window: ``fetch`` tells the two apart by ``expires``.
+        stored = await self._write(key, encode(recording, now + ttl), ttl + self._policy.stale)
         return Fresh(recording, now + ttl if stored else now)
+
+    def _count(self, result: str) -> None:
+        if self._backend is not None:
+            CACHE_LOOKUPS.labels(result=result).inc()
 
     async def close(self) -> None:
         if self._backend is not None:
@@ -220,6 +264,13 @@ class RecordingCache:
             return True
 
         return await self._outage.guard(write, False)
+
+
+def _report_availability(available: bool) -> None:
+    """The cache backend's outage began (``False``) or is over (``True``): the metrics."""
+    CACHE_AVAILABLE.set(1 if available else 0)
+    if not available:
+        CACHE_OUTAGES.inc()
 
 
 # The codec. msgspec reads the stored shape off the dataclasses' type hints, so a field

@@ -4,15 +4,40 @@
 Without client auth configured (no API keys, no JWT), ``serve`` only listens on a loopback
 address, unless told ``--insecure-no-auth``: it then says so at start and every minute.
 ``serve --demo`` is open on loopback; bound beyond it, it makes a key for the run and
-requires it."""
+requires it.
+
+**Shutdown.** On SIGTERM (or Ctrl-C) ``serve`` drains: uvicorn's own graceful shutdown, with
+``timeout_graceful_shutdown`` set to ``GATEWAY_SHUTDOWN_GRACE``. What uvicorn 0.54 does, found
+by experiment and checked by tests/test_shutdown.py on a real process:
+
+- It closes its listening sockets first: a new connection is refused at once.
+- It asks every open connection to close once its response is sent: an idle keep-alive
+  connection is closed at once (it does not hold the shutdown), a busy one after its
+  response (the client may not reuse it).
+- It waits for those connections, up to the grace: a media stream or a GraphQL request in
+  flight completes. Then it cancels what is left (a cut stream: the client gets fewer bytes
+  than the Content-Length; uvicorn logs the cancellation, with a traceback per task).
+- Only then does it run the lifespan's shutdown, which closes the upstream transport and the
+  cache: a stream that finishes within the grace never reads from a closed transport. After a
+  cut, the lifespan's shutdown starts while the cancelled tasks unwind (uvicorn does not wait
+  for them); they only tear down.
+- It then re-raises the signal with the handler found before it started. Python's default for
+  SIGTERM would end the process as killed (status 143) after a clean drain, so ``_run``
+  installs one that exits 0; it also makes a SIGTERM before uvicorn serves a clean stop.
+
+uvicorn types the grace as whole seconds but uses it as ``asyncio.wait_for``'s timeout, so a
+fraction works (the tests use 0.5 s). An orchestrator must wait longer than the grace before
+it kills: Docker's ``docker stop`` waits 10 s unless given ``-t``; Kubernetes waits 30 s."""
 
 from __future__ import annotations
 
 import argparse
 import gc
 import logging
+import signal
 import sys
 from collections.abc import Sequence
+from types import FrameType
 
 import uvicorn
 from starlette.applications import Starlette
@@ -128,7 +153,7 @@ def _serve(settings: Settings, host: str, port: int, *, demo: bool, insecure: bo
         except ConfigError as exc:
             print(f"recording-gateway: configuration error: {exc}", file=sys.stderr)
             return 2
-        _run(app, host, port, settings.log_format)
+        _run(app, host, port, settings)
         return 0
 
     from app.demo import banner, demo_query, demo_settings
@@ -149,13 +174,28 @@ def _serve(settings: Settings, host: str, port: int, *, demo: bool, insecure: bo
         print(f"recording-gateway: configuration error: {exc}", file=sys.stderr)
         return 2
     print(banner(base, sample_ids, api_key), flush=True)
-    _run(app, host, port, settings.log_format)
+    _run(app, host, port, settings)
     return 0
 
 
-def _run(app: Starlette, host: str, port: int, log_format: str) -> None:
+def _run(app: Starlette, host: str, port: int, settings: Settings) -> None:
     tune_gc()
-    uvicorn.run(app, host=host, port=port, log_config=logs.uvicorn_config(log_format))
+    # uvicorn re-raises the SIGTERM it drained on once it is done: exit 0 then, as drained.
+    signal.signal(signal.SIGTERM, _drained)
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_config=logs.uvicorn_config(settings.log_format),
+        # Typed int, used as asyncio.wait_for's timeout: a fraction works (tests/test_shutdown.py).
+        timeout_graceful_shutdown=settings.shutdown_grace,  # type: ignore[arg-type]
+    )
+
+
+def _drained(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM outside uvicorn's own handling: before it serves, or re-raised after it shut
+    down. Either way nothing is in flight: the process ends as a clean stop, status 0."""
+    raise SystemExit(0)
 
 
 def tune_gc() -> None:

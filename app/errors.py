@@ -240,11 +240,27 @@ class RangeNotSatisfiableError(GatewayError):
 
 
 class ProviderError(GatewayError):
-    """An upstream provider failed; ``vendor_code`` is the provider's own error code."""
+    """An upstream provider failed; ``vendor_code`` is the provider's own error code.
 
-    def __init__(self, message: str, *, provider: Provider, vendor_code: str | None = None) -> None:
+    ``transient`` says why a second try of the same request may succeed ("network",
+    "timeout", or the HTTP status: "502", "503", "504", "429"), None when it would not;
+    ``retry_after`` is the provider's ``Retry-After`` in seconds, when it gave one. Both are
+    for ``app.resilience``; neither reaches a client but as ``retryAfter`` on a 429.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: Provider,
+        vendor_code: str | None = None,
+        transient: str | None = None,
+        retry_after: int | None = None,
+    ) -> None:
         super().__init__(message, provider=provider)
         self.vendor_code = vendor_code
+        self.transient = transient
+        self.retry_after = retry_after
 
     @property
     def extensions(self) -> dict[str, Any]:
@@ -265,17 +281,6 @@ class RateLimitedError(ProviderError):
 
     code = "PROVIDER_RATE_LIMITED"
     retryable = True
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        provider: Provider,
-        vendor_code: str | None = None,
-        retry_after: int | None = None,
-    ) -> None:
-        super().__init__(message, provider=provider, vendor_code=vendor_code)
-        self.retry_after = retry_after
 
     @property
     def extensions(self) -> dict[str, Any]:

@@ -16,7 +16,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Iterator
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import TypedDict
 
 import httpx
@@ -38,6 +39,7 @@ from app.explorer.page import GraphiQLPage
 from app.health import CacheProbe, livez, readyz
 from app.media.links import MediaLinks
 from app.media.proxy import MediaRoute
+from app.metrics.endpoint import metrics
 from app.persisted import PersistedQueries
 from app.requestid import RequestIdMiddleware
 from app.schema import build_schema
@@ -74,11 +76,13 @@ def create_app(
     open_warning: str | None = None,
     open_warning_interval: float = OPEN_WARNING_INTERVAL,
     graphiql_default: str | None = None,
+    cache_clock: Callable[[], float] = time.time,
 ) -> Starlette:
     """The gateway. ``transport`` replaces the network (tests); ``sandbox`` is mounted
     at ``/sandbox`` (demo mode); ``open_warning`` is logged at start and every
     ``open_warning_interval`` seconds (serving beyond loopback without client auth);
-    ``graphiql_default`` is the document GraphiQL shows on a first visit (the demo's).
+    ``graphiql_default`` is the document GraphiQL shows on a first visit (the demo's);
+    ``cache_clock`` is the wall clock the recording cache reads (tests move it past TTLs).
     Refuses to build without a signing key, or with several tenants and no way to tell
     callers apart (ConfigError)."""
     signer = Signer(require_signing_keys(settings))
@@ -97,7 +101,7 @@ def create_app(
                 transport or build_transport(settings), timeout=settings.upstream_timeout
             )
             closing.push_async_callback(upstream.aclose)
-            cache = RecordingCache.from_settings(settings.cache)
+            cache = RecordingCache.from_settings(settings.cache, clock=cache_clock)
             closing.push_async_callback(cache.close)
             tenants = Tenants.build(settings, upstream, cache)
             access = Authenticator.from_settings(settings, tenants)
@@ -129,6 +133,7 @@ def create_app(
         Route("/livez", livez),
         Route("/healthz", livez),
         Route("/readyz", readyz),
+        Route("/metrics", metrics),
         # Every method reaches the gate, which refuses all but GET and POST in its own shape.
         Route("/graphql", GraphQLGate(GatewayGraphQL(schema), ide)),
         Route("/media/{token}", MediaRoute(), methods=["GET", "HEAD"]),

@@ -1,7 +1,11 @@
 """An outage of a backing service (the cache's, the rate limiter's or the persisted queries'
 Redis): logged twice, once when it starts and once when it ends, however many calls fail in
 between; and a breaker: after a failure the service is bypassed for ``cooldown`` seconds, so a
-frozen Redis costs one timeout per cool-down, not one per request."""
+frozen Redis costs one timeout per cool-down, not one per request.
+
+A user of its own may also be told of each change (``on_change``): the cache reports its
+outages to the metrics that way, while the rate limiter and the persisted queries, which
+share this class but have no metric of their own, pass nothing."""
 
 from __future__ import annotations
 
@@ -18,7 +22,8 @@ COOLDOWN = 5.0
 
 class Outage:
     """Tracks whether a service is failing; logs only the changes, with the error's type
-    (never its text, which may hold an address or a password)."""
+    (never its text, which may hold an address or a password), and calls ``on_change`` with
+    the new state (``False``: an outage begins, ``True``: it is over) at each of them."""
 
     def __init__(
         self,
@@ -28,12 +33,14 @@ class Outage:
         *,
         cooldown: float = COOLDOWN,
         clock: Callable[[], float] = time.monotonic,
+        on_change: Callable[[bool], None] | None = None,
     ) -> None:
         self._logger = logger
         self._down = down
         self._back = back
         self._cooldown = cooldown
         self._clock = clock
+        self._on_change = on_change
         self._retry_at = 0.0
         self.healthy = True
 
@@ -66,8 +73,12 @@ class Outage:
         if self.healthy:
             self.healthy = False
             self._logger.warning(self._down, type(exc).__name__)
+            if self._on_change is not None:
+                self._on_change(False)
 
     def succeeded(self) -> None:
         if not self.healthy:
             self.healthy = True
             self._logger.warning(self._back)
+            if self._on_change is not None:
+                self._on_change(True)

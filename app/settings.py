@@ -71,8 +71,10 @@ class BirdSettings:
 @dataclass(frozen=True)
 class CacheSettings:
     """``GATEWAY_CACHE_URL`` parsed: ``memory``, ``redis`` or ``none``, with TTLs in seconds
-    the longest wait for one Redis call (``timeout``) and how long Redis is bypassed after a
-    failure (``cooldown``: the rate limiter and persisted queries share it)."""
+    (``stale_ttl``: how long a recording past its TTL is still kept, to be served when the
+    provider fails; 0 turns that off), the longest wait for one Redis call (``timeout``)
+    and how long Redis is bypassed after a failure (``cooldown``: the rate limiter and
+    persisted queries share it)."""
 
     kind: str = "memory"
     host: str = ""
@@ -83,6 +85,7 @@ class CacheSettings:
     ttl: int = 3600
     ttl_active: int = 5
     ttl_not_found: int = 30
+    stale_ttl: int = 86400
     timeout: float = 0.1
     cooldown: float = 5.0
 
@@ -99,6 +102,8 @@ class UpstreamSettings:
     ``ca_file`` holds certificate authorities trusted besides certifi's.
     ``max_body_bytes`` caps a provider's JSON answer; ``media_redirect_hosts`` adds host
     patterns (``*.example.com``) to every provider's media redirect allow-list.
+    ``retry_attempts``, ``retry_after_max``, ``breaker_failures`` and ``breaker_cooldown``
+    tune every provider account's ``CallGuard`` (``app.resilience``).
     """
 
     transport: str = "aiohttp"
@@ -108,6 +113,10 @@ class UpstreamSettings:
     ca_file: str | None = None
     max_body_bytes: int = 2 * 2**20
     media_redirect_hosts: tuple[str, ...] = ()
+    retry_attempts: int = 3
+    retry_after_max: float = 2.0
+    breaker_failures: int = 5
+    breaker_cooldown: float = 10.0
 
 
 #: What a tenant may do when its config names no scopes (and all there is to name).
@@ -173,6 +182,7 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
     upstream_timeout: float = 10.0
+    request_timeout: float = 15.0
     upstream: UpstreamSettings = UpstreamSettings()
     cache: CacheSettings = CacheSettings()
     max_batch: int = 100
@@ -190,6 +200,8 @@ class Settings:
     persisted_queries: str = "apq"
     persisted_queries_file: str | None = None
     log_format: str = "text"
+    metrics_token: Secret | None = None
+    shutdown_grace: float = 20.0
 
     def tenant_settings(self) -> dict[str, TenantSettings]:
         """Every tenant by name: the config file's, or the environment mode's ``default``."""
@@ -234,9 +246,12 @@ class Settings:
             persisted_queries=_persisted_queries(env),
             persisted_queries_file=env.get("GATEWAY_PERSISTED_QUERIES_FILE"),
             log_format=_log_format(env),
+            metrics_token=_metrics_token(env),
+            shutdown_grace=_shutdown_grace(env),
             host=env.get("GATEWAY_HOST") or "127.0.0.1",
             port=env.integer("GATEWAY_PORT", 8000, low=0, high=65535),
             upstream_timeout=env.number("GATEWAY_UPSTREAM_TIMEOUT", 10.0),
+            request_timeout=env.number("GATEWAY_REQUEST_TIMEOUT", 15.0),
             upstream=_upstream(env),
             cache=_cache(env),
             max_batch=env.integer("GATEWAY_MAX_BATCH", 100, low=1, high=10000),
@@ -510,6 +525,10 @@ def _upstream(env: _Env) -> UpstreamSettings:
             "GATEWAY_UPSTREAM_MAX_BODY_BYTES", 2 * 2**20, low=1024, high=2**30
         ),
         media_redirect_hosts=_host_patterns(env, "GATEWAY_MEDIA_REDIRECT_HOSTS"),
+        retry_attempts=env.integer("GATEWAY_RETRY_ATTEMPTS", 3, low=1, high=10),
+        retry_after_max=env.number("GATEWAY_RETRY_AFTER_MAX", 2.0, allow_zero=True),
+        breaker_failures=env.integer("GATEWAY_BREAKER_FAILURES", 5, low=1, high=1000),
+        breaker_cooldown=env.number("GATEWAY_BREAKER_COOLDOWN", 10.0),
     )
 
 
@@ -583,6 +602,16 @@ def _signing_keys(env: _Env) -> tuple[Secret, ...]:
     return tuple(Secret(key) for key in keys)
 
 
+def _metrics_token(env: _Env) -> Secret | None:
+    """The bearer token ``GET /metrics`` asks for (None: the endpoint is open)."""
+    token = env.get("GATEWAY_METRICS_TOKEN")
+    if token is None:
+        return None
+    if len(token) < 16:
+        raise ConfigError("GATEWAY_METRICS_TOKEN must be at least 16 characters")
+    return Secret(token)
+
+
 def require_signing_keys(settings: Settings) -> list[str]:
     """The signing keys in clear (the first signs), or ConfigError when none is set.
 
@@ -615,6 +644,7 @@ def _cache(env: _Env) -> CacheSettings:
         ttl=env.integer("GATEWAY_CACHE_TTL", 3600),
         ttl_active=env.integer("GATEWAY_CACHE_TTL_ACTIVE", 5),
         ttl_not_found=env.integer("GATEWAY_CACHE_TTL_NOT_FOUND", 30),
+        stale_ttl=env.integer("GATEWAY_CACHE_STALE_TTL", 86400),
         timeout=env.number("GATEWAY_CACHE_TIMEOUT", 0.1),
         cooldown=env.number("GATEWAY_CACHE_COOLDOWN", 5.0, allow_zero=True),
     )
@@ -856,6 +886,17 @@ def _log_format(env: _Env) -> str:
     if value not in ("text", "json"):
         raise ConfigError(f"GATEWAY_LOG_FORMAT is text or json, got {value!r}")
     return value
+
+
+def _shutdown_grace(env: _Env) -> float:
+    """``GATEWAY_SHUTDOWN_GRACE``: seconds in-flight requests and media streams get to finish
+    after SIGTERM (0 cuts them at once); at most 600, past any orchestrator's patience."""
+    grace = env.number("GATEWAY_SHUTDOWN_GRACE", 20.0, allow_zero=True)
+    if grace > 600:
+        raise ConfigError(
+            f"GATEWAY_SHUTDOWN_GRACE must be between 0 and 600 seconds, got {grace:g}"
+        )
+    return grace
 
 
 def _cors_origins(env: _Env) -> tuple[str, ...]:

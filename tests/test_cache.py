@@ -104,7 +104,7 @@ async def test_not_found_is_cached_briefly_and_other_errors_never(
             assert body["errors"][0]["extensions"]["code"] == "NOT_FOUND"
         assert upstream_count(sandbox, missing) == 1
 
-        sandbox.faults.inject("twilio", 503)
+        sandbox.faults.inject("twilio", 500)  # not retried: one upstream request
         failed = await fetch_recording(client, TW, rid)
         assert failed["errors"][0]["extensions"]["code"] == "PROVIDER_UNAVAILABLE"
         ok = await fetch_recording(client, TW, rid)

@@ -52,17 +52,21 @@ def record_with_status(sandbox: Sandbox, provider: str, status: str) -> str:
     return next(r.id for r in sandbox.dataset.listing(provider) if r.status == status)
 
 
+@pytest.mark.parametrize("stale", [0, 86400])
 async def test_ttl_policy_as_stored(
     redis_proc: Any,
     redisdb: Redis,
     sandbox_config: SandboxConfig,
     sandbox_app: Starlette,
     sandbox: Sandbox,
+    stale: int,
 ) -> None:
+    """Recordings are kept their TTL plus the stale window (GATEWAY_CACHE_STALE_TTL);
+    NOT_FOUND only its own TTL: it is never served stale."""
     done = sandbox.sample_ids()["twilio"]
     active = record_with_status(sandbox, "twilio", "in-progress")
     missing = "RE" + "0" * 32
-    settings = redis_settings(sandbox_config, redis_proc)
+    settings = redis_settings(sandbox_config, redis_proc, GATEWAY_CACHE_STALE_TTL=str(stale))
     async with gateway_client(settings, httpx.ASGITransport(app=sandbox_app)) as client:
         for rid in (done, active, missing):
             await fetch_recording(client, Provider.TWILIO, rid)
@@ -70,8 +74,8 @@ async def test_ttl_policy_as_stored(
         key.decode().rsplit(":", 1)[1]: redisdb.ttl(key) for key in raw_keys(redisdb, "rg:v3:*")
     }
     assert set(ttls) == {done, active, missing}
-    assert 3590 < ttls[done] <= 3600
-    assert 0 < ttls[active] <= 5
+    assert 3590 + stale < ttls[done] <= 3600 + stale
+    assert stale < ttls[active] <= 5 + stale
     assert 20 < ttls[missing] <= 30
 
 

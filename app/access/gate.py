@@ -20,11 +20,15 @@ Everything here happens before GraphQL parses anything, and costs no upstream re
 The request then goes on to the GraphQL view with the body it was checked with, and the
 caller (a ``Principal``) in ``request.state.principal``. The tenant also names the request
 in log lines (``app.logs``).
+
+Every GraphQL request (not the GraphiQL page) is timed and counted here, once, by operation
+name and outcome (``app.metrics.graphql``): the front door sees refusals and answers alike.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode
@@ -43,6 +47,7 @@ from app.errors import (
     UnauthenticatedError,
 )
 from app.logs import acting_for
+from app.metrics.graphql import ANONYMOUS, ERROR, OUTCOME, REFUSED, OperationLabels, observe
 from app.persisted import PersistedQueries
 
 #: A body's members and the JSON types each may have (None is always allowed).
@@ -61,13 +66,16 @@ class GraphQLGate:
     def __init__(self, view: GraphQL[Any, Any], ide: ASGIApp | None = None) -> None:
         self.app = view
         self.ide = ide
+        self.operation_label = OperationLabels()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        started = time.perf_counter()
         headers = Headers(scope=scope)
         state: dict[str, Any] = scope.setdefault("state", {})
+        operation = ANONYMOUS
         try:
             if scope["method"] not in ("GET", "POST"):
                 raise MethodNotAllowedError(f"{scope['method']} is not served: use GET or POST")
@@ -82,6 +90,7 @@ class GraphQLGate:
             if scope["method"] == "POST":
                 body = await _read_body(receive, headers, state["settings"].limits.max_body_bytes)
                 data = _check_body(body, headers)
+                operation = self.operation_label(data.get("operationName"))
                 query = _required(await persisted.resolve(data, principal.tenant.name))
                 if query != data.get("query"):
                     body = json.dumps({**data, "query": query}).encode()
@@ -90,6 +99,7 @@ class GraphQLGate:
             else:
                 params = QueryParams(scope.get("query_string", b""))
                 data = _check_parameters(params)
+                operation = self.operation_label(data.get("operationName"))
                 query = _required(await persisted.resolve(data, principal.tenant.name))
                 if query != data.get("query"):
                     items = [item for item in params.multi_items() if item[0] != "query"]
@@ -97,9 +107,13 @@ class GraphQLGate:
                     scope = {**scope, "query_string": query_string}
         except RequestRefusedError as exc:
             await refusal(exc)(scope, receive, send)
+            observe(operation, REFUSED, started)
             return
-        with acting_for(principal.tenant.name):
-            await self.app(scope, receive, send)
+        try:
+            with acting_for(principal.tenant.name):
+                await self.app(scope, receive, send)
+        finally:
+            observe(operation, state.get(OUTCOME, ERROR), started)
 
 
 def refusal(exc: RequestRefusedError) -> JSONResponse:

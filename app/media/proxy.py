@@ -5,6 +5,9 @@ upstream request). The upstream body is streamed chunk by chunk, never buffered,
 upstream response is closed however the download ends, a client hanging up included.
 A ``Range`` is forwarded; when an upstream ignores it, the gateway cuts the slice itself.
 
+Metrics (``app.metrics``): the bytes relayed, by provider, as each chunk goes out, and the
+streams in flight (``MEDIA_ACTIVE``), however they end.
+
 Errors become HTTP statuses in one place, ``STATUSES``, with a short JSON body
 ``{"error": {"code": ..., "message": ...}}`` (the messages never carry credentials).
 """
@@ -36,6 +39,7 @@ from app.errors import (
 from app.logs import REQUEST, acting_for
 from app.media.links import MediaClaim, MediaLinks
 from app.media.ranges import ByteRange, content_range, cut
+from app.metrics import MEDIA_ACTIVE, MEDIA_BYTES
 from app.providers import RecordingProvider
 
 logger = logging.getLogger("app.media.proxy")
@@ -153,6 +157,7 @@ class UpstreamStreamingResponse(StreamingResponse):
         super().__init__(self._while_client_listens(body), status_code=status, headers=headers)
         self.upstream = upstream
         self.provider = provider
+        self._relayed = MEDIA_BYTES.labels(provider)
         self._client_gone = False
 
     async def _while_client_listens(self, body: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
@@ -161,6 +166,7 @@ class UpstreamStreamingResponse(StreamingResponse):
             async for chunk in body:
                 yield chunk
                 sent += len(chunk)
+                self._relayed.inc(len(chunk))
                 if self._client_gone:
                     return
         except httpx.TransportError as exc:
@@ -180,6 +186,7 @@ class UpstreamStreamingResponse(StreamingResponse):
         self._client_gone = True
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        MEDIA_ACTIVE.inc()
         try:
             await super().__call__(scope, receive, send)
         except UpstreamCutError:
@@ -187,6 +194,7 @@ class UpstreamStreamingResponse(StreamingResponse):
             if current is not None:
                 current.cut = True
         finally:
+            MEDIA_ACTIVE.dec()
             with anyio.CancelScope(shield=True):
                 await self.upstream.aclose()
 

@@ -23,6 +23,7 @@ from app.providers.bird import BirdProvider
 from app.providers.protocol import RecordingProvider
 from app.providers.signalwire import SignalWireProvider
 from app.providers.twilio import TwilioProvider
+from app.resilience import CallGuard, Resilience
 from app.settings import (
     BirdSettings,
     Settings,
@@ -58,8 +59,8 @@ class ProviderEntry(Generic[S]):
     #: The attribute of ``TenantSettings`` (and of ``Settings``, for the environment mode)
     #: holding the provider's section (None: not configured).
     section: str
-    #: The adapter for one account, from its section.
-    build: Callable[[Upstream, S, UpstreamSettings], RecordingProvider]
+    #: The adapter for one account, from its section, guarded by ``CallGuard``.
+    build: Callable[[Upstream, S, UpstreamSettings, CallGuard], RecordingProvider]
     #: The environment an operator sets to point the provider at a sandbox serving a
     #: ``SandboxConfig`` at a base URL: the demo's configuration, and the tests'.
     sandbox: Callable[[SandboxConfig, str], dict[str, str]]
@@ -70,7 +71,9 @@ class ProviderEntry(Generic[S]):
         return section
 
 
-def _twilio(upstream: Upstream, settings: TwilioSettings, wire: UpstreamSettings) -> TwilioProvider:
+def _twilio(
+    upstream: Upstream, settings: TwilioSettings, wire: UpstreamSettings, guard: CallGuard
+) -> TwilioProvider:
     return TwilioProvider(
         upstream,
         api_root=f"{settings.base_url}/2010-04-01",
@@ -78,6 +81,7 @@ def _twilio(upstream: Upstream, settings: TwilioSettings, wire: UpstreamSettings
         auth=httpx.BasicAuth(settings.username, str(settings.password)),
         redirect_hosts=wire.media_redirect_hosts,
         max_body_bytes=wire.max_body_bytes,
+        guard=guard,
     )
 
 
@@ -90,7 +94,7 @@ def _twilio_sandbox(config: SandboxConfig, url: str) -> dict[str, str]:
 
 
 def _signalwire(
-    upstream: Upstream, settings: SignalWireSettings, wire: UpstreamSettings
+    upstream: Upstream, settings: SignalWireSettings, wire: UpstreamSettings, guard: CallGuard
 ) -> SignalWireProvider:
     return SignalWireProvider(
         upstream,
@@ -99,6 +103,7 @@ def _signalwire(
         auth=httpx.BasicAuth(settings.project_id, str(settings.api_token)),
         redirect_hosts=wire.media_redirect_hosts,
         max_body_bytes=wire.max_body_bytes,
+        guard=guard,
     )
 
 
@@ -110,7 +115,9 @@ def _signalwire_sandbox(config: SandboxConfig, url: str) -> dict[str, str]:
     }
 
 
-def _bird(upstream: Upstream, settings: BirdSettings, wire: UpstreamSettings) -> BirdProvider:
+def _bird(
+    upstream: Upstream, settings: BirdSettings, wire: UpstreamSettings, guard: CallGuard
+) -> BirdProvider:
     return BirdProvider(
         upstream,
         base_url=settings.base_url,
@@ -118,6 +125,7 @@ def _bird(upstream: Upstream, settings: BirdSettings, wire: UpstreamSettings) ->
         access_key=str(settings.access_key),
         redirect_hosts=wire.media_redirect_hosts,
         max_body_bytes=wire.max_body_bytes,
+        guard=guard,
     )
 
 
@@ -142,13 +150,22 @@ def build_providers(
     tenant: TenantSettings, upstream: Upstream, wire: UpstreamSettings | None = None
 ) -> dict[Provider, RecordingProvider]:
     """An adapter for each provider that ``tenant`` has credentials for; ``wire`` gives the
-    body cap and the extra media redirect hosts (``Settings.upstream``)."""
+    body cap, the extra media redirect hosts, the retries and the breakers
+    (``Settings.upstream``). Each adapter has a ``CallGuard`` of its own: one per account."""
     wire = wire or UpstreamSettings()
+    resilience = Resilience(
+        timeout=upstream.timeout,
+        attempts=wire.retry_attempts,
+        retry_after_max=wire.retry_after_max,
+        breaker_failures=wire.breaker_failures,
+        breaker_cooldown=wire.breaker_cooldown,
+    )
     providers: dict[Provider, RecordingProvider] = {}
     for name, entry in REGISTRY.items():
         section = entry.settings(tenant)
         if section is not None:
-            providers[name] = entry.build(upstream, section, wire)
+            guard = CallGuard(name, entry.adapter.label, resilience, tenant=tenant.name)
+            providers[name] = entry.build(upstream, section, wire, guard)
     return providers
 
 

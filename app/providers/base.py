@@ -11,6 +11,11 @@ exceptions; it also follows redirects by hand for media downloads, each hop chec
 the account's ``RedirectPolicy`` (``app.providers.redirects``). Metadata answers are checked
 too: no redirect, no body over ``max_body_bytes`` (refused from Content-Length before
 reading, else counted while reading), and the recording asked for, not another one.
+
+Every call goes through the account's ``CallGuard`` (``app.resilience``): a metadata GET read to
+its last byte, a listing page, a media download up to its headers are each one guarded call,
+bounded by one deadline, retried when ``send`` marked the failure ``transient``. A media body
+is never retried: once its first byte went to the client, a failure ends the download.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from typing import Any, ClassVar
 
 import httpx
 
+from app import metrics
 from app.errors import (
     BadUserInputError,
     MalformedProviderResponseError,
@@ -40,6 +46,7 @@ from app.errors import (
 from app.models import MediaFormat, Provider, Recording
 from app.providers.protocol import ProviderLink, RecordingProvider
 from app.providers.redirects import MAX_HOPS, RedirectPolicy, RedirectRefused
+from app.resilience import CallGuard, Resilience
 from app.upstream.client import Upstream
 
 UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
@@ -54,6 +61,9 @@ MEDIA_REDIRECTS = MAX_HOPS
 MAX_BODY_BYTES = 2 * 2**20
 #: The message of a 401/403 on a hop that carried no credentials (a presigned link).
 LINK_REFUSED = "the provider's media link was refused"
+#: 5xx statuses worth a retry: a proxy or a load balancer in front of the provider failed
+#: (502, 504) or the provider is shedding load (503). A 500 is the provider's bug.
+TRANSIENT_STATUSES = frozenset({502, 503, 504})
 #: Request headers a redirect hop carries over (never Authorization or cookies).
 _HOP_HEADERS = ("accept", "accept-encoding", "range")
 
@@ -62,8 +72,6 @@ class HttpProvider(RecordingProvider):
     """Shared plumbing for adapters: id checks, sending, and error translation."""
 
     provider: ClassVar[Provider]
-    #: The provider's name in messages ("Twilio").
-    label: ClassVar[str]
     #: A recording id must match it whole (``fullmatch``: a trailing newline is no id).
     id_pattern: ClassVar[re.Pattern[str]]
     id_description: ClassVar[str]
@@ -79,12 +87,20 @@ class HttpProvider(RecordingProvider):
         *,
         redirect_hosts: tuple[str, ...] = (),
         max_body_bytes: int = MAX_BODY_BYTES,
+        guard: CallGuard | None = None,
     ) -> None:
         self._upstream = upstream
         self._auth = auth
         self.endpoint = endpoint
         self.redirects = RedirectPolicy.build(self.provider, endpoint, redirect_hosts)
         self.max_body_bytes = max_body_bytes
+        self.guard = guard or CallGuard(
+            self.provider, self.label, Resilience(timeout=upstream.timeout)
+        )
+        self._exchanges = {
+            outcome: metrics.UPSTREAM_REQUESTS.labels(self.provider.name, outcome, "")
+            for outcome in ("timeout", "network")
+        }
 
     @property
     def endpoint_account(self) -> str:
@@ -121,7 +137,9 @@ class HttpProvider(RecordingProvider):
     ) -> httpx.Response:
         request = self.media_request(recording_id, fmt, range_header)
         what = f"media for recording {recording_id!r}"
-        return await self.send(request, what=what, stream=True, max_redirects=MEDIA_REDIRECTS)
+        return await self.guard.call(
+            lambda: self.send(request, what=what, stream=True, max_redirects=MEDIA_REDIRECTS)
+        )
 
     async def direct_link(
         self, recording_id: str, fmt: MediaFormat, expires_at: datetime
@@ -222,16 +240,23 @@ class HttpProvider(RecordingProvider):
     ) -> httpx.Response:
         auth = self._auth if credentials else None
         try:
-            return await self._upstream.transmit(request, auth=auth, stream=stream)
-        except httpx.TimeoutException as exc:
-            raise ProviderUnavailableError(
-                f"{self.label} did not answer in time", provider=self.provider
-            ) from exc
+            response = await self._upstream.transmit(request, auth=auth, stream=stream)
         except httpx.TransportError as exc:
-            raise ProviderUnavailableError(
-                f"{self.label} could not be reached ({type(exc).__name__})",
-                provider=self.provider,
-            ) from exc
+            raise self._transport_error(exc, "could not be reached") from exc
+        status = response.status_code
+        outcome = "ok" if status < 400 else "error"
+        metrics.UPSTREAM_REQUESTS.labels(self.provider.name, outcome, str(status)).inc()
+        return response
+
+    def _transport_error(self, exc: httpx.TransportError, what: str) -> ProviderUnavailableError:
+        """PROVIDER_UNAVAILABLE for a timeout or a connection failure (retried: transient)."""
+        if isinstance(exc, httpx.TimeoutException):
+            self._exchanges["timeout"].inc()
+            message = f"{self.label} did not answer in time"
+            return ProviderUnavailableError(message, provider=self.provider, transient="timeout")
+        self._exchanges["network"].inc()
+        message = f"{self.label} {what} ({type(exc).__name__})"
+        return ProviderUnavailableError(message, provider=self.provider, transient="network")
 
     def next_hop(self, request: httpx.Request, response: httpx.Response) -> httpx.Request:
         """The next hop of a redirect: same method, only the ``_HOP_HEADERS``."""
@@ -251,15 +276,22 @@ class HttpProvider(RecordingProvider):
     async def get_json(
         self, url: str, *, what: str = "such resource", **kwargs: Any
     ) -> Mapping[str, Any]:
-        """GET ``url`` and return its JSON object: not a redirect, at most ``max_body_bytes``."""
+        """GET ``url`` and return its JSON object: not a redirect, at most ``max_body_bytes``;
+        one guarded call, its body read within the deadline."""
         request = self._upstream.request("GET", url, **kwargs)
-        response = await self.send(request, what=what, stream=True)
-        try:
-            if 300 <= response.status_code < 400:
-                raise self.malformed(f"a redirect (HTTP {response.status_code}) for {what}")
-            body = await self._bounded_body(response)
-        finally:
-            await response.aclose()
+
+        async def attempt() -> bytes:
+            response = await self.send(request, what=what, stream=True)
+            try:
+                if 300 <= response.status_code < 400:
+                    raise self.malformed(f"a redirect (HTTP {response.status_code}) for {what}")
+                return await self._bounded_body(response)
+            except httpx.TransportError as exc:  # cut, reset or stalled in the body
+                raise self._transport_error(exc, "broke off its answer") from exc
+            finally:
+                await response.aclose()
+
+        body = await self.guard.call(attempt)
         try:
             payload = json.loads(body)
         except ValueError as exc:
@@ -326,13 +358,16 @@ class HttpProvider(RecordingProvider):
             size = unsatisfied_size(response.headers.get("content-range"))
             message = "the requested range is outside the media"
             return RangeNotSatisfiableError(message, size=size, provider=self.provider)
+        retry_after = retry_after_seconds(response.headers.get("retry-after"))
         if status == 429:
-            retry_after = retry_after_seconds(response.headers.get("retry-after"))
             message = f"{self.label} is rate-limiting the gateway ({detail})"
-            return RateLimitedError(message, retry_after=retry_after, **kwargs)
+            return RateLimitedError(message, retry_after=retry_after, transient="429", **kwargs)
         if status >= 500:
             message = f"{self.label} failed ({detail})"
-            return ProviderUnavailableError(message, **kwargs)
+            transient = str(status) if status in TRANSIENT_STATUSES else None
+            return ProviderUnavailableError(
+                message, transient=transient, retry_after=retry_after, **kwargs
+            )
         message = f"{self.label} refused the request ({detail})"
         return MalformedProviderResponseError(message, **kwargs)
 

@@ -28,6 +28,7 @@ from app.models import Provider as ProviderName
 from app.providers import parsing
 from app.providers.base import MAX_BODY_BYTES, UUID, HttpProvider
 from app.providers.protocol import ProviderLink
+from app.resilience import CallGuard
 from app.upstream.client import Upstream
 
 STATUSES = {
@@ -82,6 +83,7 @@ class BirdProvider(HttpProvider):
         access_key: str,
         redirect_hosts: tuple[str, ...] = (),
         max_body_bytes: int = MAX_BODY_BYTES,
+        guard: CallGuard | None = None,
     ) -> None:
         super().__init__(
             upstream,
@@ -89,6 +91,7 @@ class BirdProvider(HttpProvider):
             base_url,
             redirect_hosts=redirect_hosts,
             max_body_bytes=max_body_bytes,
+            guard=guard,
         )
         self._root = f"{base_url}/workspaces/{workspace_id}/recordings"
         self._workspace = workspace_id
@@ -141,9 +144,8 @@ class BirdProvider(HttpProvider):
         """The presigned S3 link Bird redirects ``.mp3`` to, with the expiry it is signed for
         (``expires_at`` cannot extend it). Asked anew each time: it is never cached."""
         request = self.media_request(recording_id, fmt)
-        response = await self.send(
-            request, what=f"media for recording {recording_id!r}", stream=True
-        )
+        what = f"media for recording {recording_id!r}"
+        response = await self.guard.call(lambda: self.send(request, what=what, stream=True))
         await response.aclose()
         if not 300 <= response.status_code < 400:
             raise self.malformed("media without the redirect it documents")

@@ -27,6 +27,7 @@ from app.errors import BadUserInputError
 from app.models import ListQuery, MediaFormat, Recording, RecordingPage, RecordingStatus
 from app.providers import parsing
 from app.providers.base import MAX_BODY_BYTES, HttpProvider
+from app.resilience import CallGuard
 from app.upstream.client import Upstream
 
 STATUSES = {
@@ -79,6 +80,7 @@ class LamlProvider(HttpProvider):
         auth: httpx.BasicAuth,
         redirect_hosts: tuple[str, ...] = (),
         max_body_bytes: int = MAX_BODY_BYTES,
+        guard: CallGuard | None = None,
     ) -> None:
         super().__init__(
             upstream,
@@ -86,6 +88,7 @@ class LamlProvider(HttpProvider):
             api_root,
             redirect_hosts=redirect_hosts,
             max_body_bytes=max_body_bytes,
+            guard=guard,
         )
         self.api_root = api_root
         self._account = account

@@ -34,6 +34,8 @@ class RecordingProvider(ABC):
     """
 
     provider: ClassVar[Provider]
+    #: The provider's name in messages ("Twilio").
+    label: ClassVar[str]
     #: The formats the provider serves media in.
     media_formats: ClassVar[tuple[MediaFormat, ...]]
 

@@ -23,6 +23,7 @@ from strawberry.extensions import SchemaExtension
 from strawberry.types import ExecutionContext
 
 from app.errors import CostLimitExceededError, GatewayError, RateLimitExceededError
+from app.metrics import RATE_LIMITED
 from app.schema.cost import estimate
 
 if TYPE_CHECKING:
@@ -69,6 +70,7 @@ class RequestBudget(SchemaExtension):
         elif rate is not None and cost > 0:
             decision = await context.limiter.hit(tenant.name, rate, cost)
             if not decision.allowed:
+                RATE_LIMITED.labels(tenant.name).inc()
                 context.response.status_code = 429
                 context.response.headers["retry-after"] = str(decision.retry_after)
                 _refuse(

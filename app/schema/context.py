@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TypeAlias
 
 from graphql.error import GraphQLError
 from starlette.requests import Request
 from starlette.responses import Response
 
+from app import models
 from app.access.ratelimit import RateLimiter
+from app.cache import Fresh
 from app.media.links import MediaLinks
 from app.recordings import RecordingService
 from app.schema.http_cache import Freshness
@@ -16,6 +19,9 @@ from app.schema.loaders import Loaders
 from app.settings import Settings
 from app.signing import Signer
 from app.tenants import Tenant
+
+#: Where a value is in the answer, as GraphQL writes it in ``errors[].path``.
+Path: TypeAlias = list[str | int]
 
 
 @dataclass
@@ -40,6 +46,15 @@ class Context:
     # Errors of a field that still resolved (a listing with one provider down); see
     # ``app.schema.errors.report``.
     reported_errors: list[GraphQLError] = field(default_factory=list)
+    # Where the answer holds a recording served stale (past its TTL, the provider failing):
+    # the view lists them in the answer's top-level ``extensions.stale``.
+    stale_paths: list[Path] = field(default_factory=list)
+
+    def served(self, fresh: Fresh, path: Path) -> models.Recording:
+        """The recording of ``fresh``, placed at ``path`` of the answer (noted if stale)."""
+        if fresh.stale:
+            self.stale_paths.append(path)
+        return fresh.recording
 
     @property
     def recordings(self) -> RecordingService:

@@ -5,7 +5,10 @@ An answer is only as fresh as the least fresh thing in it, so each request carri
 
 - every recording (the loaders, from the cache's ``Fresh``): fresh until its cache entry
   expires (a recording fetched just now: its TTL). One in an active state (queued, in
-  progress) is changing: the answer is ``no-store``;
+  progress) is changing: the answer is ``no-store``. So is one served stale (past its TTL,
+  the provider failing): it stands in for an error, and like an error it must not outlive
+  the outage in a client's cache (``max-age=0`` would still let it be stored and come
+  back as a 304 on revalidation; ``no-store`` is also the one uncacheable form here);
 - every media link minted (``Recording.media``/``mediaUrl``): a cached answer must not hold
   a link that no longer works, so ``max-age`` never passes the earliest link's expiry;
 - a ``recordings`` listing: ``no-store``. A page reflects what the providers list right now
@@ -53,6 +56,8 @@ class Freshness:
 
     def recording(self, fresh: Fresh) -> None:
         """A recording in the answer, as the cache gave it."""
+        if fresh.stale:
+            self.no_store("a stale recording")
         if not fresh.recording.status.is_terminal:
             self.no_store("an active recording")
         self._bound(fresh.expires)

@@ -2,6 +2,10 @@
 
 Never shared across requests: a loader's memo would leak one client's answers
 to another. The process-wide sharing is the cache's job, with its tenant-scoped keys.
+
+A loader gives the cache's ``Fresh``, not the bare recording: a ref asked for twice is loaded
+once, so only the resolvers know every path a recording lands at, and they list the stale
+ones (``Context.stale_paths``).
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from dataclasses import dataclass
 from strawberry.dataloader import DataLoader
 
 from app.cache import Fresh
-from app.models import Recording, RecordingRef
+from app.models import RecordingRef
 from app.recordings import RecordingService
 from app.schema.http_cache import Freshness
 
@@ -21,18 +25,18 @@ from app.schema.http_cache import Freshness
 class Loaders:
     """The loaders of one request."""
 
-    recording: DataLoader[RecordingRef, Recording]
+    recording: DataLoader[RecordingRef, Fresh]
 
     @classmethod
     def for_request(cls, service: RecordingService, freshness: Freshness) -> Loaders:
         """Loaders over ``service`` that report each recording they give to ``freshness``
         (how long the answer holding it may be cached)."""
 
-        async def load(refs: list[RecordingRef]) -> Sequence[Recording | BaseException]:
+        async def load(refs: list[RecordingRef]) -> Sequence[Fresh | BaseException]:
             found = await service.fetch_many(refs)
             for result in found:
                 if isinstance(result, Fresh):
                     freshness.recording(result)
-            return [result.recording if isinstance(result, Fresh) else result for result in found]
+            return found
 
         return cls(recording=DataLoader(load_fn=load))

@@ -8,6 +8,7 @@ from typing import Annotated
 import strawberry
 
 from app import models
+from app.cache import Fresh
 from app.errors import BadUserInputError
 from app.models import Provider
 from app.schema.connection import (
@@ -40,7 +41,7 @@ class Query:
         self, info: strawberry.Info[Context, None], provider: Provider, id: strawberry.ID
     ) -> Recording | None:
         found = await info.context.loaders.recording.load(models.RecordingRef(provider, str(id)))
-        return Recording.from_model(found)
+        return Recording.from_model(info.context.served(found, info.path.as_list()))
 
     @strawberry.field(
         description=(
@@ -60,7 +61,13 @@ class Query:
         found = await asyncio.gather(
             *(loader.load(ref.to_model()) for ref in refs), return_exceptions=True
         )
-        return [_item(result) for result in found]
+        path = info.path.as_list()
+        return [
+            _item(info.context.served(result, [*path, index]))
+            if isinstance(result, Fresh)
+            else _item(result)
+            for index, result in enumerate(found)
+        ]
 
     @strawberry.field(
         description=(

@@ -7,7 +7,15 @@ typed ``{"errors": [...]}`` shape rather than as Strawberry's plain text.
 
 Every answer leaves with its HTTP caching headers (``app.schema.http_cache``): the request's
 ``Freshness`` is made here, handed to the context (``request.state.freshness``), told of any
-error in the result (``process_result``), and read once the body is built.
+error in the result (``process_result``), and read once the body is built. The paths the
+resolvers served stale (``Context.stale_paths``, made here too) go out in the answer's
+top-level ``extensions.stale``, in the same form as ``errors[].path``. The request's
+deadline (``GATEWAY_REQUEST_TIMEOUT``, ``app.resilience.deadline``) is opened here too: every
+provider call the request makes ends by then.
+
+The request's outcome for the metrics (``app.metrics.graphql``) is left in its state for the
+gate, which counts it: what the result holds, or ``refused`` for any 4xx (Strawberry's own
+refusals, the tenant's rate limit), where nothing was executed.
 """
 
 from __future__ import annotations
@@ -26,10 +34,13 @@ from strawberry.types import ExecutionResult
 from app.access.authenticate import Principal
 from app.access.gate import refusal
 from app.errors import BadRequestError, MethodNotAllowedError
+from app.metrics.graphql import ERROR, OK, OUTCOME, PARTIAL, REFUSED
+from app.resilience.deadline import request_deadline
 from app.schema import GatewaySchema, http_cache
-from app.schema.context import Context
+from app.schema.context import Context, Path
 from app.schema.http_cache import Freshness
 from app.schema.loaders import Loaders
+from app.settings import Settings
 
 
 class GatewayGraphQL(GraphQL[Context, None]):
@@ -45,11 +56,16 @@ class GatewayGraphQL(GraphQL[Context, None]):
             return
         request = Request(scope, receive)
         freshness = request.state.freshness = Freshness()
+        settings: Settings = request.state.settings
+        request.state.stale_paths = []
         try:
-            response = await self.run(request)
+            with request_deadline(settings.request_timeout):
+                response = await self.run(request)
         except HTTPException as exc:  # what Strawberry's own __call__ sends as plain text
             kind = MethodNotAllowedError if exc.status_code == 405 else BadRequestError
             response = refusal(kind(exc.reason))
+        if 400 <= response.status_code < 500:
+            scope["state"][OUTCOME] = REFUSED
         await http_cache.apply(request, response, freshness)(scope, receive, send)
 
     async def process_result(
@@ -58,7 +74,14 @@ class GatewayGraphQL(GraphQL[Context, None]):
         if result.errors:
             freshness: Freshness = request.state.freshness
             freshness.no_store("an error")
-        return await super().process_result(request, result)
+            request.scope["state"][OUTCOME] = ERROR if result.data is None else PARTIAL
+        else:
+            request.scope["state"][OUTCOME] = OK
+        response = await super().process_result(request, result)
+        stale: list[Path] = request.state.stale_paths
+        if stale:
+            response["extensions"] = {**(response.get("extensions") or {}), "stale": stale}
+        return response
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
@@ -78,4 +101,5 @@ class GatewayGraphQL(GraphQL[Context, None]):
             media=request.state.media,
             limiter=request.state.limiter,
             freshness=freshness,
+            stale_paths=request.state.stale_paths,
         )

@@ -28,6 +28,9 @@ class Upstream:
 
     def __init__(self, transport: httpx.AsyncBaseTransport, *, timeout: float) -> None:
         self._transport = transport
+        #: Seconds one provider call may take (``GATEWAY_UPSTREAM_TIMEOUT``): each connect and
+        #: read here, and the whole call, retries included, in ``app.resilience``.
+        self.timeout = timeout
         self._timeout = httpx.Timeout(timeout).as_dict()
         self._headers = {
             "accept": "*/*",

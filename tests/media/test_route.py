@@ -142,7 +142,7 @@ async def test_upstream_failures_are_502(
     status: int,
 ) -> None:
     url = await mint(gateway, provider, ready_id(sandbox, provider))
-    sandbox.faults.inject(fault, status)
+    sandbox.faults.inject(fault, status, times=3)  # 503 and 429 are retried: every attempt
     response = await gateway.get(url)
     assert response.status_code == 502
     assert error_of(response).startswith("PROVIDER_")

@@ -449,7 +449,7 @@ async def test_the_upstream_timeout_applies_to_every_call(kind: str) -> None:
     with answering(None) as server:
         error = await signalwire_error(kind, server.url, GATEWAY_UPSTREAM_TIMEOUT="0.2")
     assert error["extensions"]["code"] == "PROVIDER_UNAVAILABLE"
-    assert error["message"] == "SignalWire did not answer in time"
+    assert error["message"] == "SignalWire did not answer within 0.2 s"
 
 
 async def test_upstream_requests_carry_the_gateway_headers_over_the_real_transport(
