@@ -161,10 +161,10 @@ def wanted_exporters(environ: Mapping[str, str]) -> tuple[str, ...]:
     if environ.get("OTEL_SDK_DISABLED", "").strip().lower() in _TRUE:
         return ()
     names = environ.get("OTEL_TRACES_EXPORTER", "").strip().lower()
-    if not names:
-        endpoints = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
-        return ("otlp",) if any(environ.get(name, "").strip() for name in endpoints) else ()
     wanted = tuple(dict.fromkeys(name.strip() for name in names.split(",") if name.strip()))
+    if not wanted:
+        endpoints = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+        wanted = ("otlp",) if any(environ.get(name, "").strip() for name in endpoints) else ()
     if wanted == ("none",):
         return ()
     unknown = [name for name in wanted if name not in EXPORTERS]
@@ -183,14 +183,23 @@ def wanted_exporters(environ: Mapping[str, str]) -> tuple[str, ...]:
     return wanted
 
 
-@contextlib.contextmanager
-def installed(provider: TracerProvider) -> Iterator[None]:
-    """Record spans with ``provider`` inside the block (tests: the SDK's in-memory exporter),
-    then put back what was there. Apps built inside the block trace their operations."""
-    from app.tracing.otel import Recorder
+def provider() -> TracerProvider | None:
+    """The tracer provider recording spans; None while tracing is off."""
+    return None if _recorder is None else _recorder.provider
 
+
+@contextlib.contextmanager
+def installed(provider: TracerProvider | None) -> Iterator[None]:
+    """Record spans with ``provider`` inside the block (tests: the SDK's in-memory exporter;
+    None: tracing off), then put back what was there. Apps built inside the block trace
+    their operations."""
     previous = _recorder
-    _install(Recorder(provider))
+    if provider is None:
+        _install(None)
+    else:
+        from app.tracing.otel import Recorder
+
+        _install(Recorder(provider))
     try:
         yield
     finally:
