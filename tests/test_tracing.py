@@ -5,7 +5,10 @@ unless ``OTEL_*`` asks; and a real OTLP/HTTP export to a loopback collector."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -28,9 +31,12 @@ from app.models import Provider
 from app.sandbox import Sandbox, SandboxConfig
 from app.schema import build_schema
 from app.settings import Settings
+from app.tracing import otel
 from app.tracing.operations import OperationSpan
 from tests.servers import serve
-from tests.support import RECORDING_QUERY, gateway_client, secrets_of
+from tests.support import RECORDING_QUERY, gateway_client, sandbox_env, secrets_of
+
+ROOT = Path(__file__).resolve().parent.parent
 
 TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
 PARENT_ID = "b7ad6b7169203331"
@@ -223,6 +229,48 @@ def test_with_the_packages_installed_but_no_otel_variable_nothing_is_set_up(
 
 def test_on_the_schema_gets_the_operation_span(spans: InMemorySpanExporter) -> None:
     assert OperationSpan in build_schema(Settings().limits).extensions
+
+
+def test_off_the_gateway_loads_no_tracing_sdk_nor_exporter(settings: Settings) -> None:
+    # redis-py imports parts of OpenTelemetry by itself when installed: not the tracing SDK.
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    environ["PYTHONPATH"] = str(ROOT)
+    check = (
+        "import sys; from app.main import create_app; from app.settings import Settings; "
+        f"create_app(Settings.from_env({dict(sandbox_env(SandboxConfig()))!r})); "
+        "print(sorted(m for m in sys.modules if m.startswith(("
+        "'app.tracing.otel', 'opentelemetry.sdk.trace', 'opentelemetry.exporter'))))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", check], cwd=ROOT, env=environ, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+def test_otel_variables_without_the_extra_run_without_traces(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setitem(sys.modules, "app.tracing.otel", None)  # as if the SDK were absent
+    monkeypatch.delattr(tracing, "otel", raising=False)
+    with tracing.installed(None):
+        assert not tracing.configure_from_environment({"OTEL_TRACES_EXPORTER": "otlp"})
+        assert not tracing.enabled()
+    assert "recording-gateway[otel]" in caplog.text
+
+
+def test_the_sdk_reads_the_rest_of_the_otel_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in OTEL_UNSET:
+        monkeypatch.delenv(name)
+    default = otel.provider_from_environment(("console",))
+    assert default.resource.attributes["service.name"] == "recording-gateway"
+    default.shutdown()
+    monkeypatch.setenv("OTEL_SERVICE_NAME", "gateway-eu")
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER", "always_off")
+    provider = otel.provider_from_environment(("console",))
+    assert provider.resource.attributes["service.name"] == "gateway-eu"
+    assert not provider.get_tracer("t").start_span("sampled out").is_recording()
+    provider.shutdown()
 
 
 @pytest.mark.parametrize(
