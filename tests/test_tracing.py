@@ -356,3 +356,31 @@ async def test_the_otel_variables_send_spans_over_otlp_http_when_the_app_stops(
         if attribute.key == "service.name"
     }
     assert service == {"recording-gateway"}
+
+
+@pytest.mark.anyio
+async def test_each_provider_call_is_a_child_span_with_its_status_and_retries(
+    traced: httpx.AsyncClient, spans: InMemorySpanExporter, sandbox: Sandbox
+) -> None:
+    rid = sandbox.sample_ids()["twilio"]
+    sandbox.faults.inject("twilio", 503)  # the first attempt fails, the retry answers
+    assert "errors" not in await query_recording(traced, rid)
+    call = only(spans, "GET twilio")
+    assert call.kind is SpanKind.CLIENT
+    assert dict(call.attributes or {}) == {
+        "gateway.provider": "twilio",
+        "http.request.method": "GET",
+        tracing.STATUS_CODE: 200,
+        tracing.RETRY_COUNT: 1,
+    }
+    assert child_of(call, only(spans, "graphql.query"))
+
+    spans.clear()
+    other = sandbox.sample_ids()["bird"]
+    sandbox.faults.inject("bird", 500)
+    body = {"query": RECORDING_QUERY, "variables": {"provider": "BIRD", "id": other}}
+    assert (await traced.post("/graphql", json=body)).json()["errors"]
+    failed = only(spans, "GET bird")
+    assert (failed.attributes or {})[tracing.STATUS_CODE] == 500
+    assert (failed.attributes or {})[tracing.RETRY_COUNT] == 0
+    assert failed.status.status_code is StatusCode.ERROR
