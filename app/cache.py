@@ -42,6 +42,7 @@ import msgspec
 from aiocache import RedisCache, SimpleMemoryCache
 from aiocache.serializers import StringSerializer
 
+from app import tracing
 from app.errors import ProviderUnavailableError, RateLimitedError, RecordingNotFoundError
 from app.metrics import CACHE_AVAILABLE, CACHE_LOOKUPS, CACHE_OUTAGES
 from app.models import Provider, Recording
@@ -244,7 +245,9 @@ class RecordingCache:
         if self._backend is None:
             return None
         backend = self._backend
-        value = await self._outage.guard(lambda: backend.get(key), None)
+        with tracing.span("cache.get") as span:
+            value = await self._outage.guard(lambda: backend.get(key), None)
+            span.set("cache.hit", value is not None)
         if value is None:
             return None
         try:
@@ -263,7 +266,10 @@ class RecordingCache:
             await backend.set(key, value, ttl=ttl)
             return True
 
-        return await self._outage.guard(write, False)
+        with tracing.span("cache.set") as span:
+            stored = await self._outage.guard(write, False)
+            span.set("cache.stored", stored)
+        return stored
 
 
 def _report_availability(available: bool) -> None:

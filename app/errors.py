@@ -244,8 +244,9 @@ class ProviderError(GatewayError):
 
     ``transient`` says why a second try of the same request may succeed ("network",
     "timeout", or the HTTP status: "502", "503", "504", "429"), None when it would not;
-    ``retry_after`` is the provider's ``Retry-After`` in seconds, when it gave one. Both are
-    for ``app.resilience``; neither reaches a client but as ``retryAfter`` on a 429.
+    ``retry_after`` is the provider's ``Retry-After`` in seconds, when it gave one; ``status``
+    the HTTP status of the answer, when one came. They are for ``app.resilience`` and traces;
+    none reaches a client but ``retryAfter`` on a 429.
     """
 
     def __init__(
@@ -256,11 +257,13 @@ class ProviderError(GatewayError):
         vendor_code: str | None = None,
         transient: str | None = None,
         retry_after: int | None = None,
+        status: int | None = None,
     ) -> None:
         super().__init__(message, provider=provider)
         self.vendor_code = vendor_code
         self.transient = transient
         self.retry_after = retry_after
+        self.status = status
 
     @property
     def extensions(self) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp
 
+from app import tracing
 from app.access.authenticate import Authenticator
 from app.access.gate import GraphQLGate
 from app.access.ratelimit import RateLimiter
@@ -90,12 +91,15 @@ def create_app(
         raise ConfigError(
             "several tenants and no client auth: give each tenant api_keys, or set up [auth.jwt]"
         )
+    tracing.configure_from_environment()  # OTEL_*: before the schema, which adds its span
     schema = build_schema(settings.limits)
     manifest = PersistedQueries.manifest_for(settings)  # read now: ConfigError at start
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[GatewayState]:
         async with contextlib.AsyncExitStack() as closing:  # each closed, whatever the others do
+            if tracing.enabled():  # last out: the last requests' spans are sent at exit
+                closing.push_async_callback(asyncio.to_thread, tracing.flush)
             # A batch fans out to up to GATEWAY_MAX_BATCH concurrent calls (app.upstream).
             upstream = Upstream(
                 transport or build_transport(settings), timeout=settings.upstream_timeout

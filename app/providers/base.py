@@ -138,7 +138,8 @@ class HttpProvider(RecordingProvider):
         request = self.media_request(recording_id, fmt, range_header)
         what = f"media for recording {recording_id!r}"
         return await self.guard.call(
-            lambda: self.send(request, what=what, stream=True, max_redirects=MEDIA_REDIRECTS)
+            lambda: self.send(request, what=what, stream=True, max_redirects=MEDIA_REDIRECTS),
+            status_of=_status,
         )
 
     async def direct_link(
@@ -280,18 +281,18 @@ class HttpProvider(RecordingProvider):
         one guarded call, its body read within the deadline."""
         request = self._upstream.request("GET", url, **kwargs)
 
-        async def attempt() -> bytes:
+        async def attempt() -> tuple[int, bytes]:
             response = await self.send(request, what=what, stream=True)
             try:
                 if 300 <= response.status_code < 400:
                     raise self.malformed(f"a redirect (HTTP {response.status_code}) for {what}")
-                return await self._bounded_body(response)
+                return response.status_code, await self._bounded_body(response)
             except httpx.TransportError as exc:  # cut, reset or stalled in the body
                 raise self._transport_error(exc, "broke off its answer") from exc
             finally:
                 await response.aclose()
 
-        body = await self.guard.call(attempt)
+        _, body = await self.guard.call(attempt, status_of=lambda answer: answer[0])
         try:
             payload = json.loads(body)
         except ValueError as exc:
@@ -348,7 +349,11 @@ class HttpProvider(RecordingProvider):
         except ValueError:
             vendor_code = None
         detail = f"HTTP {status}" + (f", code {vendor_code}" if vendor_code else "")
-        kwargs: dict[str, Any] = {"provider": self.provider, "vendor_code": vendor_code}
+        kwargs: dict[str, Any] = {
+            "provider": self.provider,
+            "vendor_code": vendor_code,
+            "status": status,
+        }
         if status in (401, 403):
             message = f"{self.label} rejected the gateway's credentials ({detail})"
             return ProviderAuthError(message, **kwargs)
@@ -370,6 +375,10 @@ class HttpProvider(RecordingProvider):
             )
         message = f"{self.label} refused the request ({detail})"
         return MalformedProviderResponseError(message, **kwargs)
+
+
+def _status(response: httpx.Response) -> int:
+    return response.status_code
 
 
 def _origin(url: httpx.URL) -> tuple[str, str, int | None]:

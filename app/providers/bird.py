@@ -145,7 +145,10 @@ class BirdProvider(HttpProvider):
         (``expires_at`` cannot extend it). Asked anew each time: it is never cached."""
         request = self.media_request(recording_id, fmt)
         what = f"media for recording {recording_id!r}"
-        response = await self.guard.call(lambda: self.send(request, what=what, stream=True))
+        response = await self.guard.call(
+            lambda: self.send(request, what=what, stream=True),
+            status_of=lambda answer: answer.status_code,
+        )
         await response.aclose()
         if not 300 <= response.status_code < 400:
             raise self.malformed("media without the redirect it documents")

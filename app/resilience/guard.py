@@ -31,7 +31,7 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from app import metrics
+from app import metrics, tracing
 from app.errors import GatewayError, ProviderError, ProviderUnavailableError
 from app.models import Provider
 from app.resilience import deadline
@@ -94,9 +94,28 @@ class CallGuard:
         self._duration = metrics.UPSTREAM_DURATION.labels(provider.name)
         self._exhausted = metrics.RETRY_BUDGET_EXHAUSTED.labels(provider.name)
 
-    async def call(self, attempt: Callable[[], Awaitable[T]]) -> T:
+    async def call(
+        self, attempt: Callable[[], Awaitable[T]], *, status_of: Callable[[T], int] | None = None
+    ) -> T:
         """``attempt()``'s result, attempted again on transient failures, within the deadline;
-        every failure a ``GatewayError``."""
+        every failure a ``GatewayError``. Traced as one upstream span (``app.tracing``) with
+        the answer's HTTP status (``status_of`` reads it off the result; an error's own) and
+        the number of retries."""
+        with tracing.upstream_span(self.provider.value, "GET") as span:
+            tries = [0]
+            try:
+                result = await self._call(attempt, tries)
+            except ProviderError as exc:
+                if exc.status is not None:
+                    span.set(tracing.STATUS_CODE, exc.status)
+                raise
+            finally:
+                span.set(tracing.RETRY_COUNT, max(0, tries[0] - 1))
+            if status_of is not None:
+                span.set(tracing.STATUS_CODE, status_of(result))
+            return result
+
+    async def _call(self, attempt: Callable[[], Awaitable[T]], tries: list[int]) -> T:
         if not self.breaker.allow():
             self._rejected.inc()
             raise ProviderUnavailableError(
@@ -114,7 +133,7 @@ class CallGuard:
             if timeout <= 0:
                 raise TimeoutError
             async with asyncio.timeout(timeout):
-                result = await self._attempts(attempt, timeout)
+                result = await self._attempts(attempt, timeout, tries)
         except TimeoutError:
             if request is not None and timeout < own:  # the request's deadline, not the call's
                 self.breaker.abandoned()
@@ -141,8 +160,12 @@ class CallGuard:
         self.breaker.succeeded()
         return result
 
-    async def _attempts(self, attempt: Callable[[], Awaitable[T]], timeout: float) -> T:
+    async def _attempts(
+        self, attempt: Callable[[], Awaitable[T]], timeout: float, tries: list[int]
+    ) -> T:
+        """``attempt()`` and its retries; ``tries[0]`` counts the attempts made."""
         if self.settings.attempts <= 1:
+            tries[0] += 1
             return await attempt()
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.settings.attempts) | stop_before_delay(timeout),
@@ -156,6 +179,7 @@ class CallGuard:
         # tenacity awaits only what an ``async def`` returns (a plain callable's result, e.g.
         # a lambda's coroutine, is handed back unawaited): hence the coroutine function.
         async def run() -> T:
+            tries[0] += 1
             return await attempt()
 
         return await retrying(run)

@@ -5,6 +5,7 @@ Used by the gateway's tests and as the product's demo mode:
     app = create_sandbox_app(SandboxConfig(recordings_per_provider=50))
     sandbox: Sandbox = app.state.sandbox
     sandbox.faults.inject("twilio", 429, retry_after=2)
+    sandbox.faults.wire("bird", "trickle-body")  # played by a WireFront (app.sandbox.wire)
 
 Each provider serves `SandboxConfig.accounts_per_provider` accounts (default 2) with recordings
 of the same shape in each; `sandbox.accounts(provider)` lists them with their credentials
@@ -28,7 +29,7 @@ from app.sandbox.config import (
     SandboxConfig,
 )
 from app.sandbox.data import Dataset, SandboxRecording
-from app.sandbox.faults import Fault, Faults
+from app.sandbox.faults import Fault, Faults, WireFault
 from app.sandbox.middleware import SeenRequest
 from app.sandbox.seeding import build_dataset
 from app.sandbox.state import Sandbox
@@ -51,6 +52,7 @@ __all__ = [
     "SandboxConfig",
     "SandboxRecording",
     "SeenRequest",
+    "WireFault",
     "build_dataset",
     "create_sandbox_app",
 ]

@@ -3,7 +3,13 @@
 Besides error statuses, a fault can be a provider's answer that is wrong in shape rather
 than status: another recording's JSON (``answer_json``), a redirect to anywhere
 (``redirect``: a private host, a loop, a 3xx with a JSON body), or an oversized body
-(``oversized``: declared, or chunked without a Content-Length so only counting finds it).
+(``oversized``: declared, or chunked without a Content-Length so only counting finds it),
+or a body that is not the recording's (``truncated_json``, ``answer_json`` with a list).
+
+Wire faults (``hang``, ``trickle``, ``reset``) happen below HTTP, on the socket: an ASGI app
+sends its head as one message and cannot reset a connection, so they are queued here and
+played by the sandbox's TCP front (``app.sandbox.wire.WireFront``), which sees each
+request before the app does. Without a front they are never taken.
 """
 
 from __future__ import annotations
@@ -11,13 +17,23 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, TypeVar
 
 from app.sandbox.errors import fault_body
 
 FAULT_PROVIDERS = ("twilio", "signalwire", "bird", "s3")
 #: Bytes per ``http.response.body`` message of a fault's body.
 CHUNK = 64 * 1024
+
+#: What a wire fault does to the connection of a request (see ``WireFault``).
+WireKind = Literal["hang", "trickle-head", "trickle-body", "reset-head", "reset-body"]
+WIRE_KINDS: tuple[WireKind, ...] = (
+    "hang",
+    "trickle-head",
+    "trickle-body",
+    "reset-head",
+    "reset-body",
+)
 
 
 @dataclass(slots=True)
@@ -55,6 +71,25 @@ class Fault:
             yield self.body[start : start + CHUNK]
 
 
+@dataclass(slots=True)
+class WireFault:
+    """The next `remaining` requests to `provider` meet `kind` on the socket.
+
+    ``hang``: the request is read and never answered (until the client hangs up).
+    ``trickle-head`` / ``trickle-body``: the real answer, its head (or its body) sent one
+    byte every `interval` seconds. ``reset-head``: the connection is reset before any byte
+    of the answer; ``reset-body``: after the head and half the body.
+    """
+
+    provider: str
+    kind: WireKind
+    remaining: int
+    interval: float = 0.05
+
+
+F = TypeVar("F", Fault, WireFault)
+
+
 class Faults:
     """A queue of injected faults per provider ("twilio", "signalwire", "bird", or "s3").
 
@@ -63,6 +98,7 @@ class Faults:
 
     def __init__(self) -> None:
         self._queued: list[Fault] = []
+        self._wire: list[WireFault] = []
 
     def inject(
         self,
@@ -132,20 +168,60 @@ class Faults:
             provider, 200, times=times, body=head + filler + tail, declare_length=declare_length
         )
 
-    def take(self, provider: str | None) -> Fault | None:
-        """Consume one use of the oldest fault queued for `provider`."""
-        for fault in self._queued:
-            if fault.provider == provider:
-                fault.remaining -= 1
-                if fault.remaining == 0:
-                    self._queued.remove(fault)
-                return fault
-        return None
+    def truncated_json(self, provider: str, payload: Mapping[str, Any], *, times: int = 1) -> Fault:
+        """The next `times` requests to `provider` answer 200 with the first half of
+        `payload`'s JSON (its Content-Length that of the half: a body cut, not a connection)."""
+        encoded = json.dumps(payload).encode()
+        return self.inject(provider, 200, times=times, body=encoded[: len(encoded) // 2])
 
-    def pending(self) -> list[Fault]:
-        """Faults not used up yet, oldest first."""
-        return list(self._queued)
+    def html(self, provider: str, status: int = 503, *, times: int = 1) -> Fault:
+        """The next `times` requests to `provider` answer `status` with a load balancer's HTML
+        page (no vendor error code in it)."""
+        page = f"<html><body><h1>{status} Service Temporarily Unavailable</h1></body></html>"
+        return self.inject(
+            provider, status, times=times, body=page.encode(), content_type="text/html"
+        )
+
+    def wire(
+        self, provider: str, kind: WireKind, *, times: int = 1, interval: float = 0.05
+    ) -> WireFault:
+        """The next `times` requests to `provider` meet `kind` on the socket (played by a
+        ``WireFront``; `interval` is the trickle's pause between bytes)."""
+        if provider not in FAULT_PROVIDERS:
+            raise ValueError(f"unknown provider {provider!r}; expected one of {FAULT_PROVIDERS}")
+        if kind not in WIRE_KINDS:
+            raise ValueError(f"unknown wire fault {kind!r}; expected one of {WIRE_KINDS}")
+        if times < 1:
+            raise ValueError("times must be >= 1")
+        if interval <= 0:
+            raise ValueError("interval must be > 0")
+        fault = WireFault(provider=provider, kind=kind, remaining=times, interval=interval)
+        self._wire.append(fault)
+        return fault
+
+    def take(self, provider: str | None) -> Fault | None:
+        """Consume one use of the oldest HTTP fault queued for `provider`."""
+        return _take(self._queued, provider)
+
+    def take_wire(self, provider: str | None) -> WireFault | None:
+        """Consume one use of the oldest wire fault queued for `provider`."""
+        return _take(self._wire, provider)
+
+    def pending(self) -> list[Fault | WireFault]:
+        """Faults not used up yet: the HTTP ones oldest first, then the wire ones."""
+        return [*self._queued, *self._wire]
 
     def clear(self) -> None:
         """Drop every queued fault."""
         self._queued.clear()
+        self._wire.clear()
+
+
+def _take(queue: list[F], provider: str | None) -> F | None:
+    for fault in queue:
+        if fault.provider == provider:
+            fault.remaining -= 1
+            if fault.remaining == 0:
+                queue.remove(fault)
+            return fault
+    return None

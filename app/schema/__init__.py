@@ -26,6 +26,7 @@ from app.schema.errors import ErrorCodes, ensure_codes
 from app.schema.queries import Query
 from app.schema.validation import bound_overlap_checks
 from app.settings import RequestLimits
+from app.tracing.operations import operation_extensions
 
 # graphql-core ends a message with its suggestions: " Did you mean 'x' or 'y'?"
 _SUGGESTION = re.compile(r"\s*Did you mean .*\?$")
@@ -67,6 +68,7 @@ def build_schema(limits: RequestLimits, *, budget: bool = True) -> GatewaySchema
         suggestions=limits.introspection,
         config=StrawberryConfig(disable_field_suggestions=not limits.introspection),
         extensions=[
+            *operation_extensions(),  # outermost: the operation span covers the others
             ErrorCodes,
             lambda: CachedDocuments(documents, max_tokens=limits.max_tokens),
             lambda: AddValidationRules(rules),
