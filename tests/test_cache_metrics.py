@@ -3,23 +3,17 @@ stopped and started again). The registry is the process's: tests read difference
 
 from __future__ import annotations
 
-import contextlib
-import time
-from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from pytest_redis import factories
 from starlette.applications import Starlette
 
-from app.main import create_app
 from app.metrics import REGISTRY
 from app.models import Provider
 from app.sandbox import Sandbox, SandboxConfig
-from app.settings import Settings
-from tests.support import fetch_recording, sandbox_env, upstream_count
+from tests.support import fetch_recording, upstream_count
+from tests.test_stale import Clock, gateway_at
 
 pytestmark = pytest.mark.anyio
 
@@ -48,26 +42,6 @@ def available() -> float | None:
 
 def outages() -> float:
     return REGISTRY.get_sample_value("gateway_cache_outages_total") or 0.0
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = time.time()
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@contextlib.asynccontextmanager
-async def gateway_at(
-    config: SandboxConfig, sandbox_app: Starlette, clock: Clock, **env: str
-) -> AsyncIterator[httpx.AsyncClient]:
-    settings = Settings.from_env({**sandbox_env(config), **env})
-    app = create_app(settings, transport=httpx.ASGITransport(app=sandbox_app), cache_clock=clock)
-    async with LifespanManager(app) as manager:
-        transport = httpx.ASGITransport(app=manager.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://gateway.test") as client:
-            yield client
 
 
 def redis_url(proc: Any) -> str:
