@@ -73,9 +73,13 @@ async def test_the_request_deadline_returns_what_answered() -> None:
             **sandbox_env(DEMO, url),
             "SIGNALWIRE_SPACE_URL": stuck.url,
             "GATEWAY_UPSTREAM_TIMEOUT": "5",
-            "GATEWAY_REQUEST_TIMEOUT": "0.6",
+            "GATEWAY_REQUEST_TIMEOUT": "1",
         }
         async with gateway_client(Settings.from_env(env), transport("aiohttp")) as client:
+            # Cached first, so that on a loaded machine the healthy field is still well inside
+            # the deadline: what is measured is the hung one.
+            warm = "query($id: ID!) { recording(provider: TWILIO, id: $id) { id } }"
+            assert "errors" not in await graphql(client, warm, {"id": rid})
             started = time.monotonic()
             body = await graphql(
                 client,
@@ -88,5 +92,5 @@ async def test_the_request_deadline_returns_what_answered() -> None:
     (error,) = body["errors"]
     assert error["path"] == ["b"]
     assert error["extensions"]["code"] == "PROVIDER_UNAVAILABLE"
-    assert error["message"] == "the request's deadline (0.6 s) passed before SignalWire answered"
-    assert 0.6 <= elapsed < 1.6
+    assert error["message"] == "the request's deadline (1 s) passed before SignalWire answered"
+    assert 1 <= elapsed < 2
