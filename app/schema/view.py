@@ -64,6 +64,12 @@ class GatewayGraphQL(GraphQL[Context, None]):
         except HTTPException as exc:  # what Strawberry's own __call__ sends as plain text
             kind = MethodNotAllowedError if exc.status_code == 405 else BadRequestError
             response = refusal(kind(exc.reason))
+        finally:
+            # graphql-core's execution context, a cycle, keeps the context: empty it now
+            # (Context.close), so the request's objects go by reference counting.
+            context: Context | None = getattr(request.state, "context", None)
+            if context is not None:
+                context.close()
         if 400 <= response.status_code < 500:
             scope["state"][OUTCOME] = REFUSED
         await http_cache.apply(request, response, freshness)(scope, receive, send)
@@ -90,7 +96,8 @@ class GatewayGraphQL(GraphQL[Context, None]):
         assert isinstance(response, Response)
         principal: Principal = request.state.principal
         freshness: Freshness = request.state.freshness
-        return Context(
+        # Kept for ``__call__``, which closes it once the answer is built.
+        request.state.context = context = Context(
             request=request,
             response=response,
             settings=request.state.settings,
@@ -103,3 +110,4 @@ class GatewayGraphQL(GraphQL[Context, None]):
             freshness=freshness,
             stale_paths=request.state.stale_paths,
         )
+        return context
