@@ -2,14 +2,14 @@
 CPython's own thresholds, and past requests' cycles collected promptly.
 
 Frozen, what the process built before serving is never scanned again (under load, the
-longest full collection took 64 ms instead of 176 ms). The thresholds are Python's: a request leaves
-no cycles of its own (tests/test_no_cycles.py) and raising them measured no gain. What
-cycles remain (graphql-core's execution context, one per operation) must still be collected
-soon after their request: this runs in a child process (the settings are process-wide),
-requests of 5,000 objects in a cycle, three in flight at a time, and counts how many
-finished ones wait uncollected at once: 19 with Python's thresholds, 45 with (2000, 10, 10),
-235 with (20000, 50, 100) (tests/perf/README.md: 313 MB of RSS after 1,000 queries of 500
-recordings).
+longest full collection took 64 ms instead of 176 ms). The thresholds are Python's: a
+request leaves no cycles of its own (tests/test_no_cycles.py) and raising them measured no
+gain. What cycles remain (graphql-core's execution context, one per operation) must still
+be collected soon after their request. This runs in a child process (the settings are
+process-wide): requests of 5,000 objects in a cycle, three in flight at a time, and counts
+how many finished ones wait uncollected at once: 19 with Python's thresholds, 45 with
+(2000, 10, 10), 235 with (20000, 50, 100) (tests/perf/README.md: 313 MB of RSS after 1,000
+queries of 500 recordings).
 """
 
 from __future__ import annotations

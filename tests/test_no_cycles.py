@@ -45,15 +45,17 @@ from tests.support import RECORDING_QUERY, sandbox_env
 REQUESTS = 200
 RECORDINGS = 120  # per provider: enough ready recordings for 200 distinct cache misses
 
+GRAPHQL_CORE = "strawberry.schema.schema.StrawberryGraphQLCoreExecutionContext"
+TENACITY = "tenacity.asyncio.AsyncRetrying"
 #: Third-party objects at the heart of a cycle we cannot break from outside, and why. Every
 #: cycle the collector finds must run through one of them.
 ALLOWED_CYCLES = {
-    "strawberry.schema.schema.StrawberryGraphQLCoreExecutionContext": (
+    GRAPHQL_CORE: (
         "graphql-core 3.3's ExecutionContext keeps its async_helpers, bound methods of itself: "
         "one cycle per executed operation, with the execution's own state (the variables, the "
         "fields collected, the errors it reports)"
     ),
-    "tenacity.asyncio.AsyncRetrying": (
+    TENACITY: (
         "tenacity 9 keeps the actions of its last iteration, bound methods of the retrying "
         "object, in that object's thread-local iteration state: one cycle per guarded "
         "provider call (app.resilience.guard), holding nothing of the request"
@@ -81,9 +83,8 @@ class Connection:
         self.socket = socket.create_connection((parts.hostname or "", parts.port or 80))
         self.buffer = b""
 
-    def request(self, method: str, path: str, body: bytes = b"", **headers: str) -> bytes:
+    def request(self, method: str, path: str, body: bytes = b"") -> bytes:
         head = [f"{method} {path} HTTP/1.1", "Host: gateway.test"]
-        head += [f"{name.replace('_', '-')}: {value}" for name, value in headers.items()]
         if body:
             head += ["Content-Type: application/json", f"Content-Length: {len(body)}"]
         self.socket.sendall("\r\n".join(head).encode() + b"\r\n\r\n" + body)
@@ -202,10 +203,14 @@ def cycles_without(garbage: list[object], anchors: set[int]) -> list[list[object
     return found
 
 
-def assert_no_cycles(garbage: list[object]) -> None:
+def assert_no_cycles(garbage: list[object], third_party: set[str]) -> None:
     """Every cycle runs through an allowed third-party object, and none of the request's own
-    objects (ours, Starlette's, uvicorn's...) waits with them."""
+    objects (ours, Starlette's, uvicorn's...) waits with them. ``third_party``: the allowed
+    cycles this kind of request makes (if a library stops making one, this says so: take it
+    out of ``ALLOWED_CYCLES``, and ``Context.close`` may no longer be needed)."""
     anchors = {id(thing) for thing in garbage if type_name(thing) in ALLOWED_CYCLES}
+    made = {type_name(thing) for thing in garbage if id(thing) in anchors}
+    assert made == third_party, f"third-party cycles: {made}, expected {third_party}"
     ours = cycles_without(garbage, anchors)
     assert not ours, [Counter(map(type_name, cycle)).most_common(10) for cycle in ours[:5]]
     held = Counter(
@@ -228,7 +233,7 @@ def test_a_cached_recording(live: Live) -> None:
             lambda: recording(client, provider, rid),
             lambda: repeat(REQUESTS, lambda: recording(client, provider, rid)),
         )
-    assert_no_cycles(garbage)
+    assert_no_cycles(garbage, {GRAPHQL_CORE})
 
 
 def test_recordings_fetched_from_the_provider(live: Live) -> None:
@@ -241,7 +246,7 @@ def test_recordings_fetched_from_the_provider(live: Live) -> None:
             lambda: recording(client, *first),
             lambda: repeat(REQUESTS, lambda: recording(client, *next(misses))),
         )
-    assert_no_cycles(garbage)
+    assert_no_cycles(garbage, {GRAPHQL_CORE, TENACITY})
 
 
 def test_an_error_answer(live: Live) -> None:
@@ -255,7 +260,7 @@ def test_an_error_answer(live: Live) -> None:
 
     with connection(live) as client:
         garbage = cyclic_garbage(ask, lambda: repeat(REQUESTS, ask))
-    assert_no_cycles(garbage)
+    assert_no_cycles(garbage, {GRAPHQL_CORE})
 
 
 def test_a_media_stream(live: Live) -> None:
@@ -270,7 +275,7 @@ def test_a_media_stream(live: Live) -> None:
             assert client.request("GET", path)[:4] == b"RIFF"
 
         garbage = cyclic_garbage(stream, lambda: repeat(REQUESTS, stream))
-    assert_no_cycles(garbage)
+    assert_no_cycles(garbage, {TENACITY})
 
 
 def repeat(times: int, action: Callable[[], None]) -> None:
