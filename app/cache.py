@@ -189,7 +189,10 @@ class RecordingCache:
         bypassed = not self._outage.healthy
         if isinstance(cached, RecordingNotFoundError):
             self._count("hit")
-            raise cached
+            try:
+                raise cached
+            finally:  # its traceback holds this frame: no cycle through the frame's local
+                del cached
         now = self._clock()
         if cached is not None and now < cached.expires:
             self._count("hit")

@@ -59,3 +59,14 @@ class Context:
     @property
     def recordings(self) -> RecordingService:
         return self.tenant.recordings
+
+    def close(self) -> None:
+        """The answer is built: let go of everything the request made, at once.
+
+        graphql-core 3.3's execution context is a reference cycle of its own (its
+        ``async_helpers`` are bound methods of itself), freed only by the cycle collector,
+        and it references this context (``context_value``). Without this, the request, its
+        response, uvicorn's request cycle behind them and the loaders with every recording
+        they loaded would all wait for that collector; emptied, the context holds nothing.
+        Nothing reads a context once its answer is built (tests/test_no_cycles.py)."""
+        vars(self).clear()

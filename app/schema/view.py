@@ -54,7 +54,7 @@ class GatewayGraphQL(GraphQL[Context, None]):
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
-        request = Request(scope, receive)
+        request = _Request(scope, receive)
         freshness = request.state.freshness = Freshness()
         settings: Settings = request.state.settings
         request.state.stale_paths = []
@@ -64,6 +64,11 @@ class GatewayGraphQL(GraphQL[Context, None]):
         except HTTPException as exc:  # what Strawberry's own __call__ sends as plain text
             kind = MethodNotAllowedError if exc.status_code == 405 else BadRequestError
             response = refusal(kind(exc.reason))
+        finally:
+            # graphql-core's execution context, a cycle, keeps the context: empty it now
+            # (Context.close), so the request's objects go by reference counting.
+            if request.context is not None:
+                request.context.close()
         if 400 <= response.status_code < 500:
             scope["state"][OUTCOME] = REFUSED
         await http_cache.apply(request, response, freshness)(scope, receive, send)
@@ -90,7 +95,7 @@ class GatewayGraphQL(GraphQL[Context, None]):
         assert isinstance(response, Response)
         principal: Principal = request.state.principal
         freshness: Freshness = request.state.freshness
-        return Context(
+        context = Context(
             request=request,
             response=response,
             settings=request.state.settings,
@@ -103,3 +108,13 @@ class GatewayGraphQL(GraphQL[Context, None]):
             freshness=freshness,
             stale_paths=request.state.stale_paths,
         )
+        if isinstance(request, _Request):  # ``__call__`` closes it once the answer is built
+            request.context = context
+        return context
+
+
+class _Request(Request):
+    """The request ``GatewayGraphQL.__call__`` hands to Strawberry, which brings back the
+    context built for it (not in ``request.state``: that may be shared by requests)."""
+
+    context: Context | None = None
