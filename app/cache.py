@@ -41,6 +41,8 @@ from typing import Any
 import msgspec
 from aiocache import RedisCache, SimpleMemoryCache
 from aiocache.serializers import StringSerializer
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from app.errors import ProviderUnavailableError, RateLimitedError, RecordingNotFoundError
 from app.metrics import CACHE_AVAILABLE, CACHE_LOOKUPS, CACHE_OUTAGES
@@ -114,23 +116,29 @@ class CurrentRedisCache(RedisCache):  # type: ignore[misc]
 
 
 def build_backend(settings: CacheSettings, timeout: float | None = None) -> Any | None:
-    """The aiocache backend for ``GATEWAY_CACHE_URL``; ``None`` for ``none://``."""
+    """The aiocache backend for ``GATEWAY_CACHE_URL``; ``None`` for ``none://``.
+
+    No aiocache ``timeout``: aiocache would wrap every call in ``asyncio.wait_for`` (a task
+    per get on Python 3.11). A memory lookup cannot hang; Redis calls are bounded by redis-py's
+    own socket timeouts instead (``timeout``, else ``GATEWAY_CACHE_TIMEOUT``, for the connect
+    and for each reply), with no retry, so a frozen Redis costs one ``timeout`` and the
+    ``Outage`` guard then bypasses it for the cool-down.
+    """
     if timeout is None:
         timeout = settings.timeout
     if settings.kind == "none":
         return None
     if settings.kind == "memory":
-        return BoundedMemoryCache(
-            settings.max_entries, serializer=StringSerializer(), timeout=timeout
-        )
+        return BoundedMemoryCache(settings.max_entries, serializer=StringSerializer(), timeout=None)
     return CurrentRedisCache(
         endpoint=settings.host,
         port=settings.port,
         db=settings.db,
         password=str(settings.password) if settings.password else None,
         serializer=StringSerializer(),
-        timeout=timeout,
-        create_connection_timeout=timeout,
+        timeout=None,
+        create_connection_timeout=timeout,  # redis-py's socket_connect_timeout
+        connection_pool_kwargs={"socket_timeout": timeout, "retry": Retry(NoBackoff(), 0)},
     )
 
 
