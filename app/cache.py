@@ -3,7 +3,7 @@
 - **Keys** are built in one place (``RecordingCache.key``): a format version, a
   fingerprint of the stored shape, the provider, a hash of the scope (tenant, provider
   endpoint and account: tenants never share an entry; no account or secret in clear), and
-  the recording id.
+  the recording id. All but the id is one account's ``KeyScope``, hashed once per account.
 - **TTL policy**: terminal recordings long, others short, NOT_FOUND briefly (stored as
   a sentinel, since aiocache reads a cached ``None`` as a miss); no other error is cached.
 - **Single-flight**: concurrent misses for one key share one upstream fetch.
@@ -80,6 +80,14 @@ class Fresh:
     recording: Recording
     expires: float
     stale: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class KeyScope:
+    """The part of a cache key that names one tenant's account at one provider
+    (``RecordingCache.scoped``): a prefix, so that a key costs a concatenation, not a hash."""
+
+    prefix: str
 
 
 class BoundedMemoryCache(SimpleMemoryCache):  # type: ignore[misc]
@@ -178,11 +186,17 @@ class RecordingCache:
         return cls(build_backend(settings), policy, clock=clock, cooldown=settings.cooldown)
 
     @staticmethod
-    def key(provider: Provider, scope: str, recording_id: str) -> str:
-        """The one key builder. ``scope`` names the tenant and the account at its endpoint
-        (``RecordingService.scope``)."""
+    def scoped(provider: Provider, scope: str) -> KeyScope:
+        """What every key of one account names: ``scope`` names the tenant and the account at
+        its endpoint (``RecordingService.scope``), hashed. Worked out once per account
+        (``RecordingService`` keeps one per provider), not per key."""
         digest = hashlib.sha256(f"{provider.value}|{scope}".encode()).hexdigest()[:24]
-        return f"rg:v{FORMAT_VERSION}:{SHAPE}:{provider.value}:{digest}:{recording_id}"
+        return KeyScope(f"rg:v{FORMAT_VERSION}:{SHAPE}:{provider.value}:{digest}:")
+
+    @staticmethod
+    def key(scope: KeyScope, recording_id: str) -> str:
+        """The one key builder: the account's part (``scoped``), then the recording id."""
+        return scope.prefix + recording_id
 
     async def get_or_load(self, key: str, load: Callable[[], Awaitable[Recording]]) -> Recording:
         """The cached recording, else ``load()`` once for all concurrent callers, then cache."""
