@@ -3,7 +3,7 @@
 - **Keys** are built in one place (``RecordingCache.key``): a format version, a
   fingerprint of the stored shape, the provider, a hash of the scope (tenant, provider
   endpoint and account: tenants never share an entry; no account or secret in clear), and
-  the recording id.
+  the recording id. All but the id is one account's ``KeyScope``, hashed once per account.
 - **TTL policy**: terminal recordings long, others short, NOT_FOUND briefly (stored as
   a sentinel, since aiocache reads a cached ``None`` as a miss); no other error is cached.
 - **Single-flight**: concurrent misses for one key share one upstream fetch.
@@ -41,6 +41,8 @@ from typing import Any
 import msgspec
 from aiocache import RedisCache, SimpleMemoryCache
 from aiocache.serializers import StringSerializer
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from app import tracing
 from app.errors import ProviderUnavailableError, RateLimitedError, RecordingNotFoundError
@@ -81,6 +83,14 @@ class Fresh:
     stale: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class KeyScope:
+    """The part of a cache key that names one tenant's account at one provider
+    (``RecordingCache.scoped``): a prefix, so that a key costs a concatenation, not a hash."""
+
+    prefix: str
+
+
 class BoundedMemoryCache(SimpleMemoryCache):  # type: ignore[misc]
     """aiocache's memory cache with a least-recently-used bound (0.12 has none)."""
 
@@ -115,23 +125,29 @@ class CurrentRedisCache(RedisCache):  # type: ignore[misc]
 
 
 def build_backend(settings: CacheSettings, timeout: float | None = None) -> Any | None:
-    """The aiocache backend for ``GATEWAY_CACHE_URL``; ``None`` for ``none://``."""
+    """The aiocache backend for ``GATEWAY_CACHE_URL``; ``None`` for ``none://``.
+
+    No aiocache ``timeout``: aiocache would wrap every call in ``asyncio.wait_for`` (a task
+    per get on Python 3.11). A memory lookup cannot hang; Redis calls are bounded by redis-py's
+    own socket timeouts instead (``timeout``, else ``GATEWAY_CACHE_TIMEOUT``, for the connect
+    and for each reply), with no retry, so a frozen Redis costs one ``timeout`` and the
+    ``Outage`` guard then bypasses it for the cool-down.
+    """
     if timeout is None:
         timeout = settings.timeout
     if settings.kind == "none":
         return None
     if settings.kind == "memory":
-        return BoundedMemoryCache(
-            settings.max_entries, serializer=StringSerializer(), timeout=timeout
-        )
+        return BoundedMemoryCache(settings.max_entries, serializer=StringSerializer(), timeout=None)
     return CurrentRedisCache(
         endpoint=settings.host,
         port=settings.port,
         db=settings.db,
         password=str(settings.password) if settings.password else None,
         serializer=StringSerializer(),
-        timeout=timeout,
-        create_connection_timeout=timeout,
+        timeout=None,
+        create_connection_timeout=timeout,  # redis-py's socket_connect_timeout
+        connection_pool_kwargs={"socket_timeout": timeout, "retry": Retry(NoBackoff(), 0)},
     )
 
 
@@ -171,11 +187,17 @@ class RecordingCache:
         return cls(build_backend(settings), policy, clock=clock, cooldown=settings.cooldown)
 
     @staticmethod
-    def key(provider: Provider, scope: str, recording_id: str) -> str:
-        """The one key builder. ``scope`` names the tenant and the account at its endpoint
-        (``RecordingService.scope``)."""
+    def scoped(provider: Provider, scope: str) -> KeyScope:
+        """What every key of one account names: ``scope`` names the tenant and the account at
+        its endpoint (``RecordingService.scope``), hashed. Worked out once per account
+        (``RecordingService`` keeps one per provider), not per key."""
         digest = hashlib.sha256(f"{provider.value}|{scope}".encode()).hexdigest()[:24]
-        return f"rg:v{FORMAT_VERSION}:{SHAPE}:{provider.value}:{digest}:{recording_id}"
+        return KeyScope(f"rg:v{FORMAT_VERSION}:{SHAPE}:{provider.value}:{digest}:")
+
+    @staticmethod
+    def key(scope: KeyScope, recording_id: str) -> str:
+        """The one key builder: the account's part (``scoped``), then the recording id."""
+        return scope.prefix + recording_id
 
     async def get_or_load(self, key: str, load: Callable[[], Awaitable[Recording]]) -> Recording:
         """The cached recording, else ``load()`` once for all concurrent callers, then cache."""

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable, Mapping, Sequence
 
-from app.cache import Fresh, RecordingCache
+from app.cache import Fresh, KeyScope, RecordingCache
 from app.errors import ProviderNotConfiguredError
 from app.models import Provider, Recording, RecordingRef
 from app.providers import RecordingProvider, check_id
@@ -35,6 +35,10 @@ class RecordingService:
         self.tenant = tenant
         self._providers = dict(providers)
         self._cache = cache or RecordingCache(None)
+        # The account part of every cache key, hashed once: an adapter's account never changes.
+        self._key_scopes = {
+            name: RecordingCache.scoped(name, self.scope(name)) for name in self._providers
+        }
 
     @property
     def configured(self) -> list[Provider]:
@@ -55,6 +59,15 @@ class RecordingService:
         what cache keys, single-flight and media links are scoped to."""
         return f"{self.tenant}|{self.provider(provider).endpoint_account}"
 
+    def key_scope(self, provider: Provider) -> KeyScope:
+        """The account part of the cache keys of ``provider``'s recordings for this tenant
+        (PROVIDER_NOT_CONFIGURED if none)."""
+        try:
+            return self._key_scopes[provider]
+        except KeyError:
+            self.provider(provider)  # raises PROVIDER_NOT_CONFIGURED
+            raise
+
     async def get(self, provider: Provider, recording_id: str) -> Recording:
         """One recording, or a GatewayError (NOT_FOUND when the provider has none)."""
         return (await self.fetch(provider, recording_id)).recording
@@ -63,7 +76,7 @@ class RecordingService:
         """``get``, with the instant the answer stops being fresh (its cache entry's expiry)."""
         check_id(provider, recording_id)
         adapter = self.provider(provider)
-        key = self._cache.key(provider, self.scope(provider), recording_id)
+        key = self._cache.key(self._key_scopes[provider], recording_id)
         return await self._cache.fetch(key, lambda: adapter.fetch(recording_id))
 
     async def get_many(self, refs: Sequence[RecordingRef]) -> list[Recording | BaseException]:
@@ -86,7 +99,7 @@ class RecordingService:
         """
         await asyncio.gather(
             *(
-                self._cache.store(self._cache.key(r.provider, self.scope(r.provider), r.id), r)
+                self._cache.store(self._cache.key(self.key_scope(r.provider), r.id), r)
                 for r in recordings
             )
         )

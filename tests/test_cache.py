@@ -12,7 +12,9 @@ import pytest
 from starlette.applications import Starlette
 
 from app.cache import SHAPE, BoundedMemoryCache, RecordingCache, decode, encode
+from app.errors import ProviderNotConfiguredError
 from app.models import CallDirection, MediaFormat, Money, Provider, Recording, RecordingStatus
+from app.recordings import RecordingService
 from app.sandbox import Sandbox, SandboxConfig
 from app.settings import Settings
 from tests.support import (
@@ -43,12 +45,18 @@ async def test_lru_bound_evicts_least_recently_used() -> None:
 
 def test_keys_are_tenant_scoped_and_versioned() -> None:
     rid = "RE" + "a" * 32
-    key_a = RecordingCache.key(TW, "https://api.twilio.com/2010-04-01|AC" + "1" * 32, rid)
-    key_b = RecordingCache.key(TW, "https://api.twilio.com/2010-04-01|AC" + "2" * 32, rid)
-    key_c = RecordingCache.key(Provider.SIGNALWIRE, "https://api.twilio.com/2010-04-01|AC", rid)
+    scope_a = RecordingCache.scoped(TW, "https://api.twilio.com/2010-04-01|AC" + "1" * 32)
+    scope_b = RecordingCache.scoped(TW, "https://api.twilio.com/2010-04-01|AC" + "2" * 32)
+    scope_c = RecordingCache.scoped(Provider.SIGNALWIRE, "https://api.twilio.com/2010-04-01|AC")
+    key_a, key_b, key_c = (RecordingCache.key(scope, rid) for scope in (scope_a, scope_b, scope_c))
     assert len({key_a, key_b, key_c}) == 3
     assert key_a.startswith(f"rg:v3:{SHAPE}:twilio:") and key_a.endswith(rid)
     assert "AC" + "1" * 32 not in key_a
+
+
+def test_a_service_keys_only_its_configured_accounts() -> None:
+    with pytest.raises(ProviderNotConfiguredError):
+        RecordingService({}).key_scope(TW)
 
 
 def test_codec_round_trip() -> None:

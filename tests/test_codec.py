@@ -215,7 +215,9 @@ async def test_every_field_survives_the_memory_and_redis_caches(
     redis = RecordingCache.from_settings(Settings.from_env(env).cache)
     try:
         for index, recording in enumerate(variants):
-            key = RecordingCache.key(recording.provider, "property-test", str(index))
+            key = RecordingCache.key(
+                RecordingCache.scoped(recording.provider, "property-test"), str(index)
+            )
             for cache in (memory, redis):
                 restored = await round_trip(cache, recording, key)
                 assert restored == recording
@@ -270,7 +272,7 @@ async def test_an_unreadable_entry_is_a_miss_with_a_warning(
     caplog.set_level(logging.WARNING, logger="app.cache")
     backend = BoundedMemoryCache(10)
     cache = RecordingCache(backend)
-    key = RecordingCache.key(Provider.TWILIO, "tenant", "RE1")
+    key = RecordingCache.key(RecordingCache.scoped(Provider.TWILIO, "tenant"), "RE1")
     await backend.set(key, stored)
     fresh = Recording(Provider.TWILIO, "RE1", RecordingStatus.COMPLETED, "completed")
 

@@ -7,6 +7,7 @@ adapt that code (or pin the library) and keep the behaviour the test describes.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from dataclasses import dataclass, field
 from typing import Any
@@ -244,6 +245,44 @@ async def test_current_redis_cache_against_a_real_redis(redis_proc: Any, redisdb
     assert 0 < redisdb.pttl("float-ttl") <= 1500
     await cache.close()
     assert redisdb.get("with-ttl") == b"v"
+
+
+async def test_aiocache_without_a_timeout_runs_each_call_in_the_callers_task() -> None:
+    """aiocache documents ``timeout=None`` (or 0) as "no timeout"; with one, it wraps each call
+    in ``asyncio.wait_for``, which on Python 3.11 runs it in a task of its own."""
+    seen: list[asyncio.Task[Any] | None] = []
+
+    class Probe(SimpleMemoryCache):  # type: ignore[misc]
+        async def _get(self, key: str, encoding: str = "utf-8", _conn: Any = None) -> Any:
+            seen.append(asyncio.current_task())
+            return None
+
+    await Probe(timeout=None).get("k")
+    assert seen == [asyncio.current_task()], (
+        "aiocache now runs a call with timeout=None in another task: build_backend "
+        "(app/cache.py) passes timeout=None so that no per-get asyncio.wait_for is paid"
+    )
+    await Probe(timeout=5).get("k")
+    assert seen[-1] is not asyncio.current_task(), (
+        "aiocache no longer uses wait_for: the test's premise changed"
+    )
+
+
+@pytest.mark.parametrize("url", ["memory://", "redis://127.0.0.1:6399/0"])
+def test_cache_backends_have_no_aiocache_timeout_and_redis_has_socket_timeouts(url: str) -> None:
+    """The Redis client's own socket timeouts replace aiocache's ``wait_for``: aiocache 0.12
+    hands ``connection_pool_kwargs`` and ``create_connection_timeout`` to redis-py's pool."""
+    settings = Settings.from_env({"GATEWAY_CACHE_URL": url, "GATEWAY_CACHE_TIMEOUT": "0.3"}).cache
+    cache = build_backend(settings)
+    assert cache is not None and cache.timeout is None, (
+        "an aiocache timeout means a wait_for per call"
+    )
+    if isinstance(cache, CurrentRedisCache):
+        kwargs = cache.client.connection_pool.connection_kwargs
+        assert (kwargs.get("socket_timeout"), kwargs.get("socket_connect_timeout")) == (0.3, 0.3), (
+            "aiocache no longer passes connection_pool_kwargs / create_connection_timeout to "
+            f"redis-py's ConnectionPool ({kwargs}): a frozen Redis would hang the cache"
+        )
 
 
 async def test_aiocache_redis_still_needs_current_redis_cache(

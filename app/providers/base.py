@@ -304,16 +304,15 @@ class HttpProvider(RecordingProvider):
     async def _bounded_body(self, response: httpx.Response) -> bytes:
         """The body, or PROVIDER_BAD_RESPONSE as soon as it is known to exceed the cap."""
         limit = self.max_body_bytes
-        too_large = self.malformed(f"a body over {limit} bytes")
         declared = response.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
-            raise too_large
+            raise self.malformed(f"a body over {limit} bytes")
         chunks: list[bytes] = []
         size = 0
         async for chunk in response.aiter_bytes():
             size += len(chunk)
             if size > limit:
-                raise too_large
+                raise self.malformed(f"a body over {limit} bytes")
             chunks.append(chunk)
         return b"".join(chunks)
 
