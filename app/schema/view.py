@@ -36,6 +36,7 @@ from app.access.gate import refusal
 from app.errors import BadRequestError, MethodNotAllowedError
 from app.metrics.graphql import ERROR, OK, OUTCOME, PARTIAL, REFUSED
 from app.resilience.deadline import request_deadline
+from app.responses import answer
 from app.schema import GatewaySchema, http_cache
 from app.schema.context import Context, Path
 from app.schema.http_cache import Freshness
@@ -66,6 +67,7 @@ class GatewayGraphQL(GraphQL[Context, None]):
             response = refusal(kind(exc.reason))
         if 400 <= response.status_code < 500:
             scope["state"][OUTCOME] = REFUSED
+        await answer.keep(request, response, freshness)  # the response cache (app.responses)
         await http_cache.apply(request, response, freshness)(scope, receive, send)
 
     async def process_result(
