@@ -190,16 +190,17 @@ class RecordingCache:
 
     @staticmethod
     def response_key(
-        tenant: str,
+        tenant: Sequence[str],
         scopes: Collection[str],
         document: str,
         operation_name: str | None,
         variables: Mapping[str, Any] | None,
     ) -> str:
-        """The key of a whole GraphQL answer (``app.responses``): a hash of the tenant, the
-        caller's scopes, the document's SHA-256 (what a persisted query's hash names, so the
-        hash and the full text find one entry), the operation name and the variables
-        (canonical JSON: their order does not matter). Nothing in it is readable."""
+        """The key of a whole GraphQL answer (``app.responses``): a hash of the tenant (its
+        ``RecordingService.scope`` for each provider: its name and accounts), the caller's
+        scopes, the document's SHA-256 (what a persisted query's hash names, so the hash and
+        the full text find one entry), the operation name and the variables (canonical JSON:
+        their order does not matter). Nothing in it is readable."""
         canonical = json.dumps(
             [
                 tenant,

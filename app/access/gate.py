@@ -85,7 +85,11 @@ class GraphQLGate:
             return
         started = time.perf_counter()
         headers = Headers(scope=scope)
-        state: dict[str, Any] = scope.setdefault("state", {})
+        # The request's own copy of the lifespan's state, as uvicorn makes it: a server that
+        # hands every request the same dict (a test's ASGI transport) must not let
+        # concurrent requests see each other's principal, freshness or cache key.
+        state: dict[str, Any] = {**scope.get("state", {})}
+        scope["state"] = state
         operation = ANONYMOUS
         try:
             if scope["method"] not in ("GET", "POST"):

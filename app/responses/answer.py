@@ -57,8 +57,11 @@ async def lookup(
     responses: ResponseCache | None = state.get("responses")
     if responses is None or _header(scope, COST_HEADER) == "1":
         return False
+    service = principal.tenant.recordings
     key = RecordingCache.response_key(
-        principal.tenant.name,
+        # The tenant and the accounts it reads (as the recording cache's keys name them):
+        # a tenant reconfigured onto other accounts never reads its old answers.
+        [service.scope(provider) for provider in service.configured],
         principal.scopes,
         query,
         request.get("operationName"),

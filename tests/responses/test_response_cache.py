@@ -305,14 +305,28 @@ async def test_without_a_cache_backend_there_is_no_response_cache(
 
 def test_keys_name_tenant_scopes_document_operation_and_variables() -> None:
     key = RecordingCache.response_key
-    base = key("acme", {"recordings:read", "media:read"}, ONE, "One", {"id": "1", "p": "X"})
-    assert base == key("acme", ["media:read", "recordings:read"], ONE, "One", {"p": "X", "id": "1"})
+    acme = ["acme|https://api.twilio.com|AC1"]
+    base = key(acme, {"recordings:read", "media:read"}, ONE, "One", {"id": "1", "p": "X"})
+    assert base == key(acme, ["media:read", "recordings:read"], ONE, "One", {"p": "X", "id": "1"})
     different = [
-        key("globex", {"recordings:read", "media:read"}, ONE, "One", {"id": "1", "p": "X"}),
-        key("acme", {"recordings:read"}, ONE, "One", {"id": "1", "p": "X"}),
-        key("acme", {"recordings:read", "media:read"}, ONE + " ", "One", {"id": "1", "p": "X"}),
-        key("acme", {"recordings:read", "media:read"}, ONE, None, {"id": "1", "p": "X"}),
-        key("acme", {"recordings:read", "media:read"}, ONE, "One", {"id": "2", "p": "X"}),
+        key(
+            ["globex|https://api.twilio.com|AC1"],
+            {"recordings:read", "media:read"},
+            ONE,
+            "One",
+            {"id": "1", "p": "X"},
+        ),
+        key(
+            ["acme|https://api.twilio.com|AC2"],
+            {"recordings:read", "media:read"},
+            ONE,
+            "One",
+            {"id": "1", "p": "X"},
+        ),
+        key(acme, {"recordings:read"}, ONE, "One", {"id": "1", "p": "X"}),
+        key(acme, {"recordings:read", "media:read"}, ONE + " ", "One", {"id": "1", "p": "X"}),
+        key(acme, {"recordings:read", "media:read"}, ONE, None, {"id": "1", "p": "X"}),
+        key(acme, {"recordings:read", "media:read"}, ONE, "One", {"id": "2", "p": "X"}),
     ]
-    assert len({base, *different}) == 6
-    assert "acme" not in base and "recordings" not in base
+    assert len({base, *different}) == 7
+    assert "acme" not in base and "AC1" not in base and "recordings" not in base
