@@ -62,7 +62,9 @@ class Clock:
 async def gateway_at(
     config: SandboxConfig, sandbox_app: Starlette, clock: Clock, **env: str
 ) -> AsyncIterator[httpx.AsyncClient]:
-    settings = Settings.from_env({**sandbox_env(config), **env})
+    # The recording cache's lookups: no answer kept whole (app.responses) stands in for them.
+    off = {"GATEWAY_RESPONSE_CACHE": "off"}
+    settings = Settings.from_env({**sandbox_env(config), **off, **env})
     app = create_app(settings, transport=httpx.ASGITransport(app=sandbox_app), cache_clock=clock)
     async with LifespanManager(app) as manager:
         transport = httpx.ASGITransport(app=manager.app)

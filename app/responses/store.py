@@ -189,8 +189,8 @@ class ResponseCache:
         self._clock = clock
         self._outage = Outage(
             logger,
-            "response cache unavailable (%s); every answer is worked out until it is back",
-            "response cache is back",
+            "response cache down (%s): no answer is kept or reused until it is back",
+            "response cache back: answers are kept again",
             cooldown=cooldown,
         )
 
