@@ -13,6 +13,9 @@ top-level ``extensions.stale``, in the same form as ``errors[].path``. The reque
 deadline (``GATEWAY_REQUEST_TIMEOUT``, ``app.resilience.deadline``) is opened here too: every
 provider call the request makes ends by then.
 
+An answer that can be shared is kept whole by the response cache (``app.responses``), which
+the gate answers from next time; every answer of a request it looked up says ``X-Cache: MISS``.
+
 The request's outcome for the metrics (``app.metrics.graphql``) is left in its state for the
 gate, which counts it: what the result holds, or ``refused`` for any 4xx (Strawberry's own
 refusals, the tenant's rate limit), where nothing was executed.

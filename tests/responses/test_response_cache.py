@@ -6,12 +6,15 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+from collections.abc import Sequence
+from dataclasses import replace
 
 import pytest
 from starlette.applications import Starlette
 
-from app.cache import RecordingCache
-from app.errors import ConfigError
+from app.cache import BoundedMemoryCache, RecordingCache, TtlPolicy
+from app.errors import ConfigError, RecordingNotFoundError
+from app.models import Provider, Recording, RecordingStatus
 from app.sandbox import Sandbox, SandboxConfig
 from app.schema.http_cache import Freshness
 from app.settings import Settings
@@ -330,3 +333,42 @@ def test_keys_name_tenant_scopes_document_operation_and_variables() -> None:
     ]
     assert len({base, *different}) == 7
     assert "acme" not in base and "AC1" not in base and "recordings" not in base
+
+
+async def test_the_recording_cache_reports_a_new_state_and_a_deletion_not_the_same_state() -> None:
+    """``RecordingCache.on_change`` (what the response cache's purge is wired to): told of a
+    refresh or a store that finds a different recording, or NOT_FOUND where one was; not of
+    one that finds the same."""
+    now = [1_000.0]
+    cache = RecordingCache(BoundedMemoryCache(10), TtlPolicy(terminal=TTL), clock=lambda: now[0])
+    changed: list[list[str]] = []
+
+    async def on_change(keys: Sequence[str]) -> None:
+        changed.append(list(keys))
+
+    cache.on_change = on_change
+    done = Recording(Provider.TWILIO, "RE" + "1" * 32, RecordingStatus.COMPLETED, "completed")
+    states: list[Recording | None] = [done, done, replace(done, duration_seconds=9), None]
+
+    async def load() -> Recording:
+        state = states.pop(0)
+        if state is None:
+            raise RecordingNotFoundError("gone", provider=Provider.TWILIO)
+        return state
+
+    fresh = await cache.fetch("k", load)
+    assert fresh.key == "k" and changed == []
+    now[0] += TTL + 1
+    await cache.fetch("k", load)  # the same state: nothing to purge
+    assert changed == []
+    now[0] += TTL + 1
+    await cache.fetch("k", load)
+    assert changed == [["k"]]
+    await cache.store("k", done)  # a listing finds it changed back
+    assert changed == [["k"], ["k"]]
+    await cache.store("k", done)
+    assert changed == [["k"], ["k"]]
+    now[0] += TTL + 1
+    with pytest.raises(RecordingNotFoundError):
+        await cache.fetch("k", load)
+    assert changed == [["k"], ["k"], ["k"]]
