@@ -8,16 +8,19 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from starlette.applications import Starlette
 
+from app.access.keys import new_key
 from app.cache import BoundedMemoryCache, RecordingCache, TtlPolicy
 from app.errors import ConfigError, RecordingNotFoundError
 from app.models import Provider, Recording, RecordingStatus
 from app.sandbox import Sandbox, SandboxConfig
 from app.schema.http_cache import Freshness
 from app.settings import Settings
+from tests.access.support import TenantSpec, bearer, write_config
 from tests.responses.support import (
     BY_REF,
     LISTING,
@@ -372,3 +375,31 @@ async def test_the_recording_cache_reports_a_new_state_and_a_deletion_not_the_sa
     with pytest.raises(RecordingNotFoundError):
         await cache.fetch("k", load)
     assert changed == [["k"], ["k"], ["k"]]
+
+
+async def test_a_caller_without_media_read_is_refused_the_link_and_that_is_not_kept(
+    tmp_path: Path, sandbox_config: SandboxConfig, sandbox_app: Starlette, sandbox: Sandbox
+) -> None:
+    listener, full = new_key(), new_key()
+    tenants = {
+        "listener": TenantSpec(listener, scopes=["recordings:read"]),
+        "full": TenantSpec(full),
+    }
+    settings = Settings.from_env(write_config(tmp_path / "gateway.toml", sandbox_config, tenants))
+    rid = done_id(sandbox)
+    async with gateway(settings, sandbox_app) as client:
+        for _ in range(2):
+            refused = await client.get(
+                "/graphql", params=params(MEDIA, one_vars(rid)), headers=bearer(listener)
+            )
+            assert refused.json()["data"]["recording"]["mediaUrl"] is None
+            [error] = refused.json()["errors"]
+            assert error["extensions"]["code"] == "FORBIDDEN"
+            assert refused.headers["x-cache"] == "MISS"
+        plain = one("TWILIO", rid)
+        answers = [
+            await client.get("/graphql", params=plain, headers=bearer(key))
+            for key in (listener, full, listener, full)
+        ]
+    assert [a.headers["x-cache"] for a in answers] == ["MISS", "MISS", "HIT", "HIT"]
+    assert len({a.content for a in answers}) == 1  # the same data, each from its own entry
