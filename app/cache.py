@@ -4,6 +4,11 @@
   fingerprint of the stored shape, the provider, a hash of the scope (tenant, provider
   endpoint and account: tenants never share an entry; no account or secret in clear), and
   the recording id. All but the id is one account's ``KeyScope``, hashed once per account.
+  The response cache's keys are built here too (``response_key``, ``tag_key``:
+  ``app.responses``).
+- **Changes**: a recording stored over one that differs from it (a refresh or a listing
+  that finds a new state) is reported to the ``on_change`` hook with its key, after the
+  write: the response cache purges every answer that held it (``app.responses``).
 - **TTL policy**: terminal recordings long, others short, NOT_FOUND briefly (stored as
   a sentinel, since aiocache reads a cached ``None`` as a miss); no other error is cached.
 - **Single-flight**: concurrent misses for one key share one upstream fetch.
@@ -34,8 +39,8 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import msgspec
@@ -56,6 +61,9 @@ logger = logging.getLogger("app.cache")
 # Bump when the key scheme or the envelope's encoding changes: old entries are then simply
 # never read. Changes to models.Recording need no bump: SHAPE (below) follows them.
 FORMAT_VERSION = 3
+#: The response cache's keys (``app.responses``), apart from the recordings': its entries'
+#: format is its own (bump the version when it changes).
+RESPONSES_PREFIX = "rg:responses:v1:"
 
 
 @dataclass(frozen=True)
@@ -76,11 +84,14 @@ class TtlPolicy:
 class Fresh:
     """A recording and the instant (unix seconds) its cache entry expires: until then the
     gateway answers with it unchanged. ``expires`` is now (or past) when it was not cached.
-    ``stale``: past its TTL, served because the provider failed to give a newer one."""
+    ``stale``: past its TTL, served because the provider failed to give a newer one.
+    ``key``: the cache key it is (or would be) stored under: what an answer holding it is
+    tagged with (``app.responses``); empty when not known."""
 
     recording: Recording
     expires: float
     stale: bool = False
+    key: str = field(default="", compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +178,8 @@ class RecordingCache:
         # Wall time, not the loop's: entries are shared through Redis by every replica.
         self._clock = clock
         self._inflight: dict[str, asyncio.Future[Fresh]] = {}
+        #: Told the keys of recordings stored over a different state (``app.responses``).
+        self.on_change: Callable[[Sequence[str]], Awaitable[None]] | None = None
         self._outage = Outage(
             logger,
             "cache unavailable (%s); answering from the providers until it is back",
@@ -199,6 +212,40 @@ class RecordingCache:
         """The one key builder: the account's part (``scoped``), then the recording id."""
         return scope.prefix + recording_id
 
+    @staticmethod
+    def response_key(
+        tenant: Sequence[str],
+        scopes: Collection[str],
+        document: str,
+        operation_name: str | None,
+        variables: Mapping[str, Any] | None,
+    ) -> str:
+        """The key of a whole GraphQL answer (``app.responses``): a hash of the tenant (its
+        ``RecordingService.scope`` for each provider: its name and accounts), the caller's
+        scopes, the document's SHA-256 (what a persisted query's hash names, so the hash and
+        the full text find one entry), the operation name and the variables (canonical JSON:
+        their order does not matter). Nothing in it is readable."""
+        canonical = json.dumps(
+            [
+                tenant,
+                sorted(scopes),
+                hashlib.sha256(document.encode()).hexdigest(),
+                operation_name,
+                variables or {},
+            ],
+            sort_keys=True,
+            separators=(",", ":"),
+            ensure_ascii=False,
+        )
+        digest = hashlib.sha256(canonical.encode()).hexdigest()
+        return f"{RESPONSES_PREFIX}answer:{digest}"
+
+    @staticmethod
+    def tag_key(recording_key: str) -> str:
+        """The key of the set of answers holding the recording stored at ``recording_key``."""
+        digest = hashlib.sha256(recording_key.encode()).hexdigest()[:32]
+        return f"{RESPONSES_PREFIX}tag:{digest}"
+
     async def get_or_load(self, key: str, load: Callable[[], Awaitable[Recording]]) -> Recording:
         """The cached recording, else ``load()`` once for all concurrent callers, then cache."""
         return (await self.fetch(key, load)).recording
@@ -218,13 +265,14 @@ class RecordingCache:
         now = self._clock()
         if cached is not None and now < cached.expires:
             self._count("hit")
-            return cached
+            return replace(cached, key=key)
         # Past its TTL but within the stale window: kept in case the refresh fails.
         stale_until = cached.expires + self._policy.stale if cached is not None else now
         fallback = cached if now < stale_until else None
         flight = self._inflight.get(key)
         if flight is None:
-            flight = asyncio.ensure_future(self._load(key, load))
+            previous = cached.recording if cached is not None else None
+            flight = asyncio.ensure_future(self._load(key, load, previous))
             self._inflight[key] = flight
             flight.add_done_callback(lambda _: self._inflight.pop(key, None))
         result = "bypassed" if bypassed else "miss"
@@ -234,20 +282,34 @@ class RecordingCache:
             if fallback is None:
                 raise
             result = "stale"
-            return Fresh(fallback.recording, now, stale=True)
+            return Fresh(fallback.recording, now, stale=True, key=key)
         finally:
             self._count(result)
 
     async def store(self, key: str, recording: Recording) -> Fresh:
         """Cache a recording fetched elsewhere (e.g. from a listing); it is fresh for its
-        TTL if it was stored, else not at all."""
+        TTL if it was stored, else not at all. With an ``on_change`` hook, what the key held
+        is read first, to tell it when the recording changed."""
+        previous = None
+        if self.on_change is not None:
+            cached = await self._read(key)
+            previous = cached.recording if isinstance(cached, Fresh) else None
+        return await self._store(key, recording, previous)
+
+    async def _store(self, key: str, recording: Recording, previous: Recording | None) -> Fresh:
+        """``store``, knowing what the key held (``previous``, None if nothing)."""
         now = self._clock()
         ttl = self._policy.for_recording(recording)
         if not ttl or self._backend is None:
-            return Fresh(recording, now)
-        # Kept past its TTL for the stale window: ``fetch`` tells the two apart by ``expires``.
-        stored = await self._write(key, encode(recording, now + ttl), ttl + self._policy.stale)
-        return Fresh(recording, now + ttl if stored else now)
+            fresh = Fresh(recording, now, key=key)
+        else:
+            # Kept past its TTL for the stale window: ``fetch`` tells them apart by ``expires``.
+            value = encode(recording, now + ttl)
+            stored = await self._write(key, value, ttl + self._policy.stale)
+            fresh = Fresh(recording, now + ttl if stored else now, key=key)
+        if previous is not None and previous != recording and self.on_change is not None:
+            await self.on_change([key])  # after the write: a miss now reads the new state
+        return fresh
 
     def _count(self, result: str) -> None:
         if self._backend is not None:
@@ -257,14 +319,18 @@ class RecordingCache:
         if self._backend is not None:
             await self._backend.close()
 
-    async def _load(self, key: str, load: Callable[[], Awaitable[Recording]]) -> Fresh:
+    async def _load(
+        self, key: str, load: Callable[[], Awaitable[Recording]], previous: Recording | None
+    ) -> Fresh:
         try:
             recording = await load()
         except RecordingNotFoundError as exc:
             if self._policy.not_found:
                 await self._write(key, encode_not_found(exc), self._policy.not_found)
+            if previous is not None and self.on_change is not None:
+                await self.on_change([key])  # it was there, it is gone (deleted)
             raise
-        return await self.store(key, recording)
+        return await self._store(key, recording, previous)
 
     async def _read(self, key: str) -> Fresh | RecordingNotFoundError | None:
         if self._backend is None:

@@ -43,6 +43,7 @@ from app.media.proxy import MediaRoute
 from app.metrics.endpoint import metrics
 from app.persisted import PersistedQueries
 from app.requestid import RequestIdMiddleware
+from app.responses import ResponseCache
 from app.schema import build_schema
 from app.schema.view import GatewayGraphQL
 from app.settings import Settings, require_signing_keys
@@ -67,6 +68,7 @@ class GatewayState(TypedDict):
     signer: Signer
     persisted: PersistedQueries
     cache_probe: CacheProbe
+    responses: ResponseCache | None
 
 
 def create_app(
@@ -107,6 +109,12 @@ def create_app(
             closing.push_async_callback(upstream.aclose)
             cache = RecordingCache.from_settings(settings.cache, clock=cache_clock)
             closing.push_async_callback(cache.close)
+            responses = ResponseCache.from_settings(
+                settings.response_cache, settings.cache, clock=cache_clock
+            )
+            if responses is not None:
+                closing.push_async_callback(responses.aclose)
+                cache.on_change = responses.purge  # a recording changed: its answers go
             tenants = Tenants.build(settings, upstream, cache)
             access = Authenticator.from_settings(settings, tenants)
             closing.push_async_callback(access.aclose)
@@ -127,6 +135,7 @@ def create_app(
                 signer=signer,
                 persisted=persisted,
                 cache_probe=cache_probe,
+                responses=responses,
             )
 
     ide = None

@@ -199,6 +199,7 @@ class Settings:
     cors_origins: tuple[str, ...] = ()
     persisted_queries: str = "apq"
     persisted_queries_file: str | None = None
+    response_cache: bool = True
     log_format: str = "text"
     metrics_token: Secret | None = None
     shutdown_grace: float = 20.0
@@ -245,6 +246,7 @@ class Settings:
             cors_origins=_cors_origins(env),
             persisted_queries=_persisted_queries(env),
             persisted_queries_file=env.get("GATEWAY_PERSISTED_QUERIES_FILE"),
+            response_cache=_response_cache(env),
             log_format=_log_format(env),
             metrics_token=_metrics_token(env),
             shutdown_grace=_shutdown_grace(env),
@@ -930,3 +932,11 @@ def _persisted_queries(env: _Env) -> str:
             "manifest of the operations allowed"
         )
     return mode
+
+
+def _response_cache(env: _Env) -> bool:
+    """``GATEWAY_RESPONSE_CACHE``: ``on`` (the default) or ``off`` (``app.responses``)."""
+    value = (env.get("GATEWAY_RESPONSE_CACHE") or "on").lower()
+    if value not in ("on", "off"):
+        raise ConfigError(f"GATEWAY_RESPONSE_CACHE must be on or off, got {value!r}")
+    return value == "on"

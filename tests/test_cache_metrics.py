@@ -3,8 +3,10 @@ stopped and started again). The registry is the process's: tests read difference
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
+import httpx
 import pytest
 from pytest_redis import factories
 from starlette.applications import Starlette
@@ -13,7 +15,8 @@ from app.metrics import REGISTRY
 from app.models import Provider
 from app.sandbox import Sandbox, SandboxConfig
 from tests.support import fetch_recording, upstream_count
-from tests.test_stale import Clock, gateway_at
+from tests.test_stale import Clock
+from tests.test_stale import gateway_at as stale_gateway_at
 
 pytestmark = pytest.mark.anyio
 
@@ -42,6 +45,14 @@ def available() -> float | None:
 
 def outages() -> float:
     return REGISTRY.get_sample_value("gateway_cache_outages_total") or 0.0
+
+
+def gateway_at(
+    config: SandboxConfig, sandbox_app: Starlette, clock: Clock, **env: str
+) -> contextlib.AbstractAsyncContextManager[httpx.AsyncClient]:
+    """The stale tests' gateway, counting the recording cache's lookups: no answer kept whole
+    (``app.responses``) stands in for them."""
+    return stale_gateway_at(config, sandbox_app, clock, GATEWAY_RESPONSE_CACHE="off", **env)
 
 
 def redis_url(proc: Any) -> str:

@@ -54,6 +54,7 @@ class RequestBudget(SchemaExtension):
             max_page_size=settings.max_page_size,
             max_batch=settings.max_batch,
         )
+        context.request.state.cost = cost  # what a response cache hit is charged
         limit = settings.limits.max_cost
         rate = tenant.rate_limit
         if rate is not None and rate.amount < limit:

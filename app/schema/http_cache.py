@@ -16,6 +16,13 @@ An answer is only as fresh as the least fresh thing in it, so each request carri
   when), so no TTL would be honest;
 - any error in the answer (a failed ref, NOT_FOUND, a provider down): ``no-store``.
 
+The same bookkeeping decides what the gateway's own response cache may keep
+(``app.responses``): an answer there is shared by every caller with the same tenant, scopes
+and request, so it must hold nothing minted for one request (a media link), and it lives only
+until its earliest recording expires (``shared_until``), tagged with those recordings' keys
+(``tags``). An active recording does not keep it out: the gateway answers with the same
+cached recording until then anyway; but errors, stale recordings and listings do.
+
 An answer nothing bounded (e.g. ``{ __typename }``) is ``no-store`` too: never cached on
 a guess. A cacheable answer is ``private, max-age=N`` (the tenant's data: never in a shared
 cache) with ``Vary: Authorization`` (one browser may switch keys) and
@@ -53,23 +60,49 @@ class Freshness:
         self._clock = clock
         self._until: float | None = None
         self.no_store_reason: str | None = None
+        #: Why the gateway's response cache must not keep the answer (None: it may).
+        self.unshared_reason: str | None = None
+        #: The cache keys of the recordings in the answer.
+        self.tags: set[str] = set()
+
+    @classmethod
+    def restored(
+        cls, until: float, no_store_reason: str | None, clock: Callable[[], float] = time.time
+    ) -> Freshness:
+        """The freshness of an answer kept by the response cache, as it was when stored."""
+        freshness = cls(clock)
+        freshness._until = until
+        freshness.no_store_reason = no_store_reason
+        return freshness
 
     def recording(self, fresh: Fresh) -> None:
         """A recording in the answer, as the cache gave it."""
         if fresh.stale:
             self.no_store("a stale recording")
-        if not fresh.recording.status.is_terminal:
-            self.no_store("an active recording")
+        if not fresh.recording.status.is_terminal and self.no_store_reason is None:
+            self.no_store_reason = "an active recording"  # for clients; the gateway may keep it
         self._bound(fresh.expires)
+        if fresh.key:
+            self.tags.add(fresh.key)
 
     def link(self, expires_at: datetime) -> None:
-        """A media link in the answer."""
+        """A media link in the answer: minted for this request, never shared."""
         self._bound(expires_at.timestamp())
+        if self.unshared_reason is None:
+            self.unshared_reason = "a media link"
 
     def no_store(self, reason: str) -> None:
         """The answer must not be reused at all (the first reason is kept, for tests/logs)."""
         if self.no_store_reason is None:
             self.no_store_reason = reason
+        if self.unshared_reason is None:
+            self.unshared_reason = reason
+
+    def shared_until(self) -> float | None:
+        """Until when (unix seconds) the response cache may keep the answer; None: not at all."""
+        if self.unshared_reason is not None or not self.tags:
+            return None
+        return self._until
 
     def max_age(self) -> int:
         """Whole seconds the answer stays fresh; 0 means ``no-store``."""

@@ -13,6 +13,9 @@ top-level ``extensions.stale``, in the same form as ``errors[].path``. The reque
 deadline (``GATEWAY_REQUEST_TIMEOUT``, ``app.resilience.deadline``) is opened here too: every
 provider call the request makes ends by then.
 
+An answer that can be shared is kept whole by the response cache (``app.responses``), which
+the gate answers from next time; every answer of a request it looked up says ``X-Cache: MISS``.
+
 The request's outcome for the metrics (``app.metrics.graphql``) is left in its state for the
 gate, which counts it: what the result holds, or ``refused`` for any 4xx (Strawberry's own
 refusals, the tenant's rate limit), where nothing was executed.
@@ -36,6 +39,7 @@ from app.access.gate import refusal
 from app.errors import BadRequestError, MethodNotAllowedError
 from app.metrics.graphql import ERROR, OK, OUTCOME, PARTIAL, REFUSED
 from app.resilience.deadline import request_deadline
+from app.responses import answer
 from app.schema import GatewaySchema, http_cache
 from app.schema.context import Context, Path
 from app.schema.http_cache import Freshness
@@ -71,6 +75,7 @@ class GatewayGraphQL(GraphQL[Context, None]):
                 request.context.close()
         if 400 <= response.status_code < 500:
             scope["state"][OUTCOME] = REFUSED
+        await answer.keep(request, response, freshness)  # the response cache (app.responses)
         await http_cache.apply(request, response, freshness)(scope, receive, send)
 
     async def process_result(
