@@ -37,9 +37,11 @@ and what the command line decided (host, port, demo, the open warning, the demo 
 from ``WORKER_PLAN``, a JSON variable with no secret in it. The first process builds the app
 once before it starts any worker, so a bad configuration stops it with one clear message
 rather than N failing workers; it then only supervises (uvicorn restarts a worker that dies).
-On SIGTERM it sends SIGTERM to every worker, and each drains as above, with the same grace; it
-exits 0 once they all have. Each log line then names its worker's pid (``[pid=…]``, a ``pid``
-field in JSON).
+On SIGTERM it sends SIGTERM to every worker (uvicorn's supervisor looks at its signals every
+0.5 s: give an orchestrator the grace plus a second), and each drains as above, with the same
+grace; it exits 0 once they all have. A worker that fails to start stops the supervisor too
+(uvicorn's rule: it would fail again), but its exit status is then 0 as well: the log says
+why. Each log line then names its worker's pid (``[pid=…]``, a ``pid`` field in JSON).
 
 What is per worker, and why that is correct or refused:
 
@@ -58,7 +60,9 @@ What is per worker, and why that is correct or refused:
   the upstream connection pool, each account's breaker (a failing account opens each
   worker's breaker after the same count of that worker's failures) and retry budget (a
   ratio of retries to calls, which holds in each worker as overall). ``/metrics`` answers
-  for the worker that takes the scrape: its counters are that worker's.
+  for the worker that takes the scrape: its counters are that worker's (said at start). Not
+  correct for a dashboard that sums a counter over scrapes; summing them across workers
+  needs prometheus-client's multiprocess mode, not done.
 - **Refused**: rate limits with a memory store. Each worker would count in its own memory,
   and a tenant would get N times its limit; with a rate limit configured, ``--workers`` above
   1 needs ``GATEWAY_CACHE_URL=redis://…`` (one budget in Redis for every worker and replica).
@@ -95,6 +99,7 @@ OPEN_WARNING = (
     "serving on {host} WITHOUT client auth (--insecure-no-auth): anyone who reaches the port "
     "reads every recording"
 )
+logger = logging.getLogger("app.cli")
 #: The environment variable that carries the command line's decisions to each worker.
 WORKER_PLAN = "RECORDING_GATEWAY_WORKER_PLAN"
 
@@ -350,6 +355,11 @@ def _run(app: Starlette, host: str, port: int, settings: Settings) -> None:
 def _run_workers(workers: int, host: str, port: int, settings: Settings) -> None:
     """uvicorn's supervisor over ``workers`` processes, each running ``worker_app``. It
     handles SIGTERM itself (it stops every worker, waits for them, and returns)."""
+    logger.warning(
+        "%d workers: each keeps its own metrics, and GET /metrics answers with those of the "
+        "worker that takes the scrape",
+        workers,
+    )
     signal.signal(signal.SIGTERM, _drained)  # until uvicorn's supervisor takes it over
     uvicorn.run(
         "app.cli:worker_app",

@@ -200,6 +200,7 @@ def test_both_workers_answer_and_a_link_minted_by_one_is_served_by_the_other(
         }
         pids = gateway.pids()
     assert set(recordings) == pids
+    assert "2 workers: each keeps its own metrics" in gateway.output  # said once, at start
     [one, two] = [answer.json() for answer in recordings.values()]
     assert one == two and one["data"]["recording"]["id"] == rid
     assert set(served) == {(a, b) for a in pids for b in pids}  # across workers too

@@ -178,8 +178,8 @@ def wrk(target: Gateway, script: Path, seconds: int) -> Round:
     requests = int(re.search(r"(\d+) requests in", out)[1])  # type: ignore[index]
     return Round(
         rps=float(re.search(r"Requests/sec:\s+([\d.]+)", out)[1]),  # type: ignore[index]
-        p50_ms=_ms(re.search(r"50%\s+(\S+)", out)[1]),  # type: ignore[index]
-        p99_ms=_ms(re.search(r"99%\s+(\S+)", out)[1]),  # type: ignore[index]
+        p50_ms=_ms(re.search(r"^\s+50%\s+(\S+)$", out, re.M)[1]),  # type: ignore[index]
+        p99_ms=_ms(re.search(r"^\s+99%\s+(\S+)$", out, re.M)[1]),  # type: ignore[index]
         cpu_ms=cpu * 1000 / requests,
         load=os.getloadavg()[0],
     )
