@@ -346,6 +346,7 @@ def _run(app: Starlette, host: str, port: int, settings: Settings) -> None:
         app,
         host=host,
         port=port,
+        workers=1,  # not uvicorn's WEB_CONCURRENCY: an app object runs in this process only
         log_config=logs.uvicorn_config(settings.log_format),
         # Typed int, used as asyncio.wait_for's timeout: a fraction works (tests/test_shutdown.py).
         timeout_graceful_shutdown=settings.shutdown_grace,  # type: ignore[arg-type]
