@@ -16,7 +16,10 @@ SIGTERM drains every worker and ends them all within the grace.
 from __future__ import annotations
 
 import contextlib
+import json
+import logging
 import os
+import pydoc
 import re
 import signal
 import subprocess
@@ -30,6 +33,7 @@ import pytest
 from pytest_redis import factories
 from pytest_redis.executor import RedisExecutor
 
+from app.logs import uvicorn_config
 from app.models import Provider
 from app.sandbox import DEMO, create_sandbox_app
 from tests.access.support import bearer
@@ -317,3 +321,24 @@ def test_with_redis_a_rate_limit_is_one_budget_for_both_workers(
     answered = [status for each in statuses.values() for status in each]
     assert answered.count(200) == limit and set(answered) == {200, 429}, statuses
     assert len(statuses) == 2
+
+
+# --- the pid in each line -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_with_workers_each_line_names_its_pid(log_format: str) -> None:
+    """What ``serve --workers N`` configures: uvicorn's lines (access log included) carry the
+    pid of the worker that logs, as text or as a JSON field."""
+    spec = dict(uvicorn_config(log_format, pid=True)["formatters"]["default"])
+    factory = spec.pop("()")
+    built = pydoc.locate(factory) if isinstance(factory, str) else factory
+    assert isinstance(built, type) and issubclass(built, logging.Formatter)
+    formatter = built(**spec)
+    record = logging.LogRecord("uvicorn.error", logging.INFO, __file__, 1, "%s", ("hi",), None)
+    record.tenant, record.request_id = "-", "r-1"
+    line = formatter.format(record)
+    if log_format == "json":
+        assert json.loads(line)["pid"] == os.getpid()
+    else:
+        assert f"[pid={os.getpid()}] [tenant=-] [request=r-1]" in line
