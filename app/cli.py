@@ -27,30 +27,99 @@ by experiment and checked by tests/test_shutdown.py on a real process:
 
 uvicorn types the grace as whole seconds but uses it as ``asyncio.wait_for``'s timeout, so a
 fraction works (the tests use 0.5 s). An orchestrator must wait longer than the grace before
-it kills: Docker's ``docker stop`` waits 10 s unless given ``-t``; Kubernetes waits 30 s."""
+it kills: Docker's ``docker stop`` waits 10 s unless given ``-t``; Kubernetes waits 30 s.
+
+**Workers.** ``serve --workers N`` (default 1) runs N processes on one listening socket,
+through uvicorn's own supervisor: uvicorn can only fork workers from an import string, so each
+worker calls the factory ``worker_app``. A worker is a fresh interpreter (uvicorn spawns, it
+does not fork): it reads the settings from the environment itself, as the first process did,
+and what the command line decided (host, port, demo, the open warning, the demo key's hash)
+from ``WORKER_PLAN``, a JSON variable with no secret in it. The first process builds the app
+once before it starts any worker, so a bad configuration stops it with one clear message
+rather than N failing workers; it then only supervises (uvicorn restarts a worker that dies).
+On SIGTERM it sends SIGTERM to every worker (uvicorn's supervisor looks at its signals every
+0.5 s: give an orchestrator the grace plus a second), and each drains as above, with the same
+grace; it exits 0 once they all have. A worker that fails to start stops the supervisor too
+(uvicorn's rule: it would fail again), but its exit status is then 0 as well: the log says
+why. Each log line then names its worker's pid (``[pid=…]``, a ``pid`` field in JSON).
+
+What is per worker, and why that is correct or refused:
+
+- **Shared through the environment**: every setting, and the signing keys, so a media link
+  or a cursor minted by one worker is honoured by another. The demo has no configured key:
+  the first process makes one for the run and hands it to the workers as
+  ``GATEWAY_SIGNING_KEYS`` (a key per worker would make half the links fail). The demo's API
+  key (beyond loopback) travels as its hash.
+- **The demo's sandbox**: each worker mounts its own at ``/sandbox``; the demo data is
+  deterministic, so every worker serves the same recordings under the same ids (a worker's
+  provider call may land on another worker's sandbox, which answers the same).
+- **Per worker, correct**: the memory recording cache (each caches what it fetched, bounded
+  by the same TTLs; N workers mean up to N upstream fetches of a key, and N copies in
+  memory: use Redis to share one), the memory persisted-query store (a client told
+  ``PersistedQueryNotFound`` by another worker sends the document again, as APQ expects),
+  the upstream connection pool, each account's breaker (a failing account opens each
+  worker's breaker after the same count of that worker's failures) and retry budget (a
+  ratio of retries to calls, which holds in each worker as overall). ``/metrics`` answers
+  for the worker that takes the scrape: its counters are that worker's (said at start). Not
+  correct for a dashboard that sums a counter over scrapes; summing them across workers
+  needs prometheus-client's multiprocess mode, not done.
+- **Refused**: rate limits with a memory store. Each worker would count in its own memory,
+  and a tenant would get N times its limit; with a rate limit configured, ``--workers`` above
+  1 needs ``GATEWAY_CACHE_URL=redis://…`` (one budget in Redis for every worker and replica).
+  If Redis fails, the limiter fails open in every worker, as with one."""
 
 from __future__ import annotations
 
 import argparse
 import gc
+import json
 import logging
+import os
+import secrets
 import signal
 import sys
 from collections.abc import Sequence
+from dataclasses import asdict, dataclass, replace
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import uvicorn
 from starlette.applications import Starlette
+from starlette.datastructures import Secret
 
 from app import logs
 from app.access.keys import key_hash, new_key
 from app.errors import ConfigError
 from app.settings import DEFAULT_TENANT, TENANT_NAME, Settings, is_loopback
 
+if TYPE_CHECKING:
+    from app.sandbox import Sandbox
+
 OPEN_WARNING = (
     "serving on {host} WITHOUT client auth (--insecure-no-auth): anyone who reaches the port "
     "reads every recording"
 )
+logger = logging.getLogger("app.cli")
+#: The environment variable that carries the command line's decisions to each worker.
+WORKER_PLAN = "RECORDING_GATEWAY_WORKER_PLAN"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What ``serve`` decided beyond the settings: where it listens, demo or not, the open
+    warning to repeat, the demo key's hash. Each worker rebuilds the same app from it."""
+
+    host: str
+    port: int
+    demo: bool = False
+    open_warning: str | None = None
+    demo_key_hash: str | None = None
+
+    @property
+    def base_url(self) -> str:
+        """Where the process itself is reached (the demo's sandbox is under it)."""
+        local = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+        return f"http://{local}:{self.port}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -63,10 +132,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"recording-gateway: configuration error: {exc}", file=sys.stderr)
         return 2
-    logs.configure(settings.log_format)
-    # httpx logs every upstream request at INFO: one line per provider call is noise (and CPU)
-    # in the gateway's log; the access log already has one line per client request.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    workers = getattr(args, "workers", 1)
+    _configure_logging(settings, pid=workers > 1)
     host = args.host or settings.host
     if args.command == "sandbox":
         return _sandbox(
@@ -77,8 +144,31 @@ def main(argv: Sequence[str] | None = None) -> int:
             failure_rate=args.failure_rate,
         )
     return _serve(
-        settings, host, args.port or settings.port, demo=args.demo, insecure=args.insecure_no_auth
+        settings,
+        host,
+        args.port or settings.port,
+        demo=args.demo,
+        insecure=args.insecure_no_auth,
+        workers=workers,
     )
+
+
+def _configure_logging(settings: Settings, *, pid: bool) -> None:
+    logs.configure(settings.log_format, pid=pid)
+    # httpx logs every upstream request at INFO: one line per provider call is noise (and CPU)
+    # in the gateway's log; the access log already has one line per client request.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+def _workers(value: str) -> int:
+    """``--workers``: a whole number from 1."""
+    try:
+        count = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a whole number of processes, got {value!r}") from None
+    if count < 1:
+        raise argparse.ArgumentTypeError(f"at least 1 process, got {count}")
+    return count
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -94,6 +184,14 @@ def _parser() -> argparse.ArgumentParser:
         "--insecure-no-auth",
         action="store_true",
         help="serve beyond loopback although no API key or JWT is configured (anyone reads all)",
+    )
+    serve.add_argument(
+        "--workers",
+        type=_workers,
+        default=1,
+        metavar="N",
+        help="worker processes on the one port (default 1; see the module's doc for what each "
+        "holds)",
     )
     keys = commands.add_parser("keys", help="API keys")
     keys_commands = keys.add_subparsers(dest="keys_command", required=True)
@@ -137,10 +235,12 @@ def _new_key(tenant: str) -> int:
     return 0
 
 
-def _serve(settings: Settings, host: str, port: int, *, demo: bool, insecure: bool) -> int:
-    from app.main import create_app
+def _serve(
+    settings: Settings, host: str, port: int, *, demo: bool, insecure: bool, workers: int = 1
+) -> int:
     from app.providers import REGISTRY, configured
 
+    plan = Plan(host, port, demo=demo)
     if not demo:
         if not settings.client_auth and not is_loopback(host) and not insecure:
             print(
@@ -159,35 +259,95 @@ def _serve(settings: Settings, host: str, port: int, *, demo: bool, insecure: bo
                 file=sys.stderr,
             )
             return 2
-        warn = None if settings.client_auth or is_loopback(host) else OPEN_WARNING
-        try:
-            app = create_app(settings, open_warning=warn and warn.replace("{host}", host))
-        except ConfigError as exc:
-            print(f"recording-gateway: configuration error: {exc}", file=sys.stderr)
-            return 2
-        _run(app, host, port, settings)
-        return 0
-
-    from app.demo import banner, demo_query, demo_settings
-    from app.sandbox import DEMO, create_sandbox_app
-
-    sandbox = create_sandbox_app(DEMO)
-    local = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
-    base = f"http://{local}:{port}"
-    api_key = None if is_loopback(host) else new_key()
-    sample_ids = sandbox.state.sandbox.sample_ids()
-    try:
-        app = create_app(
-            demo_settings(settings, f"{base}/sandbox", DEMO, api_key=api_key),
-            sandbox=sandbox,
-            graphiql_default=demo_query(sample_ids),
+        if not (settings.client_auth or is_loopback(host)):
+            plan = replace(plan, open_warning=OPEN_WARNING.replace("{host}", host))
+        api_key = None
+    else:
+        api_key = None if is_loopback(host) else new_key()
+        if api_key is not None:
+            plan = replace(plan, demo_key_hash=key_hash(api_key))
+        if not settings.signing_keys:
+            # One key for the run, the same in every worker: a link minted by one is served
+            # by any (never in argv: workers read it from their environment).
+            key = secrets.token_urlsafe(32)
+            settings = replace(settings, signing_keys=(Secret(key),))
+            if workers > 1:
+                os.environ["GATEWAY_SIGNING_KEYS"] = key
+    if workers > 1 and _limited_in_memory(_effective(settings, plan)):
+        print(
+            f"recording-gateway: --workers {workers} with a rate limit needs a shared store: "
+            "each worker would count in its own memory, and a tenant would get "
+            f"{workers} times its limit. Set GATEWAY_CACHE_URL=redis://host:port/db, or "
+            "serve with one worker.",
+            file=sys.stderr,
         )
+        return 2
+    try:
+        app, sandbox = _build(settings, plan)
     except ConfigError as exc:  # e.g. GATEWAY_PERSISTED_QUERIES_FILE
         print(f"recording-gateway: configuration error: {exc}", file=sys.stderr)
         return 2
-    print(banner(base, sample_ids, api_key), flush=True)
-    _run(app, host, port, settings)
+    if sandbox is not None:
+        from app.demo import banner
+
+        print(banner(plan.base_url, sandbox.sample_ids(), api_key), flush=True)
+    if workers == 1:
+        _run(app, host, port, settings)
+    else:
+        # Built to check the configuration only: each worker builds its own.
+        del app, sandbox
+        os.environ[WORKER_PLAN] = json.dumps(asdict(plan))
+        _run_workers(workers, host, port, settings)
     return 0
+
+
+def _effective(settings: Settings, plan: Plan) -> Settings:
+    """The settings the app is built with: the demo's, pointed at its own sandbox."""
+    if not plan.demo:
+        return settings
+    from app.demo import demo_settings
+    from app.sandbox import DEMO
+
+    demo = demo_settings(settings, f"{plan.base_url}/sandbox", DEMO)
+    if plan.demo_key_hash is None:
+        return demo
+    return replace(demo, api_keys=(plan.demo_key_hash,))
+
+
+def _limited_in_memory(settings: Settings) -> bool:
+    """Whether some tenant has a rate limit that would be counted in each process's memory."""
+    limited = any(tenant.rate_limit for tenant in settings.tenant_settings().values())
+    return limited and settings.cache.kind != "redis"
+
+
+def _build(settings: Settings, plan: Plan) -> tuple[Starlette, Sandbox | None]:
+    """The app ``plan`` asks for (and the demo's sandbox); ConfigError if it cannot be."""
+    from app.main import create_app
+
+    if not plan.demo:
+        return create_app(settings, open_warning=plan.open_warning), None
+    from app.demo import demo_query
+    from app.sandbox import DEMO, create_sandbox_app
+
+    sandbox_app = create_sandbox_app(DEMO)
+    sandbox: Sandbox = sandbox_app.state.sandbox
+    app = create_app(
+        _effective(settings, plan),
+        sandbox=sandbox_app,
+        graphiql_default=demo_query(sandbox.sample_ids()),
+    )
+    return app, sandbox
+
+
+def worker_app() -> Starlette:
+    """uvicorn's app factory, called in each worker of ``serve --workers N``: the same app
+    as the first process built, from the same environment and its ``WORKER_PLAN``."""
+    plan = Plan(**json.loads(os.environ[WORKER_PLAN]))
+    settings = Settings.from_env()
+    _configure_logging(settings, pid=True)
+    app, _ = _build(settings, plan)
+    tune_gc()
+    return app
 
 
 def _run(app: Starlette, host: str, port: int, settings: Settings) -> None:
@@ -198,8 +358,29 @@ def _run(app: Starlette, host: str, port: int, settings: Settings) -> None:
         app,
         host=host,
         port=port,
+        workers=1,  # not uvicorn's WEB_CONCURRENCY: an app object runs in this process only
         log_config=logs.uvicorn_config(settings.log_format),
         # Typed int, used as asyncio.wait_for's timeout: a fraction works (tests/test_shutdown.py).
+        timeout_graceful_shutdown=settings.shutdown_grace,  # type: ignore[arg-type]
+    )
+
+
+def _run_workers(workers: int, host: str, port: int, settings: Settings) -> None:
+    """uvicorn's supervisor over ``workers`` processes, each running ``worker_app``. It
+    handles SIGTERM itself (it stops every worker, waits for them, and returns)."""
+    logger.warning(
+        "%d workers: each keeps its own metrics, and GET /metrics answers with those of the "
+        "worker that takes the scrape",
+        workers,
+    )
+    signal.signal(signal.SIGTERM, _drained)  # until uvicorn's supervisor takes it over
+    uvicorn.run(
+        "app.cli:worker_app",
+        factory=True,
+        workers=workers,
+        host=host,
+        port=port,
+        log_config=logs.uvicorn_config(settings.log_format, pid=True),
         timeout_graceful_shutdown=settings.shutdown_grace,  # type: ignore[arg-type]
     )
 

@@ -111,7 +111,12 @@ class QuietCut(logging.Filter):
 
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: time, level, logger, message, tenant, request_id (and the
-    traceback, if any); uvicorn's access lines add method, path and status."""
+    traceback, if any); uvicorn's access lines add method, path and status. With ``pid``
+    (several workers: ``app.cli``), the process id too."""
+
+    def __init__(self, *, pid: bool = False) -> None:
+        super().__init__()
+        self.pid = pid
 
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, Any] = {
@@ -122,6 +127,8 @@ class JsonFormatter(logging.Formatter):
             "tenant": getattr(record, "tenant", "-"),
             "request_id": getattr(record, "request_id", "-"),
         }
+        if self.pid:
+            line["pid"] = record.process
         args = record.args
         if record.name == "uvicorn.access" and isinstance(args, tuple) and len(args) == 5:
             line |= {"client": args[0], "method": args[1], "path": args[2], "status": args[4]}
@@ -140,9 +147,10 @@ def acting_for(tenant: str) -> Iterator[None]:
         TENANT.reset(token)
 
 
-def uvicorn_config(log_format: str = "text") -> dict[str, Any]:
+def uvicorn_config(log_format: str = "text", *, pid: bool = False) -> dict[str, Any]:
     """uvicorn's logging configuration: tenant and request id in its lines (access log
-    included), media tokens redacted from the access log, in ``log_format``."""
+    included), media tokens redacted from the access log, in ``log_format``; with ``pid``,
+    the process id of the worker that logs."""
     config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
     config["filters"] = {
         "tenant": {"()": TenantFilter},
@@ -155,11 +163,13 @@ def uvicorn_config(log_format: str = "text") -> dict[str, Any]:
         for formatter in config["formatters"].values():
             formatter.clear()
             formatter["()"] = JsonFormatter
+            formatter["pid"] = pid
     else:
+        prefix = "[pid=%(process)d] " if pid else ""
         for formatter in config["formatters"].values():
             formatter["fmt"] = formatter["fmt"].replace(
                 "%(levelprefix)s ",
-                "%(levelprefix)s [tenant=%(tenant)s] [request=%(request_id)s] ",
+                f"%(levelprefix)s {prefix}[tenant=%(tenant)s] [request=%(request_id)s] ",
                 1,
             )
     config["loggers"]["uvicorn.access"]["filters"] = ["redact"]
@@ -167,9 +177,13 @@ def uvicorn_config(log_format: str = "text") -> dict[str, Any]:
     return config
 
 
-def configure(log_format: str = "text") -> None:
-    """The CLI's logging: INFO to stderr, each line naming its tenant and request."""
+def configure(log_format: str = "text", *, pid: bool = False) -> None:
+    """The CLI's logging: INFO to stderr, each line naming its tenant and request (and, with
+    ``pid``, the process id of the worker that logs)."""
     handler = logging.StreamHandler()
-    handler.setFormatter(JsonFormatter() if log_format == "json" else logging.Formatter(FORMAT))
+    text = FORMAT.replace(" [tenant=", " [pid=%(process)d] [tenant=", 1) if pid else FORMAT
+    handler.setFormatter(
+        JsonFormatter(pid=pid) if log_format == "json" else logging.Formatter(text)
+    )
     handler.addFilter(TenantFilter())
     logging.basicConfig(level=logging.INFO, handlers=[handler])

@@ -55,11 +55,11 @@ MARGIN = 5.0
 class Gateway:
     """``python -m app serve`` in its own process: its URL, its output as it comes."""
 
-    def __init__(self, env: Mapping[str, str]) -> None:
+    def __init__(self, env: Mapping[str, str], *args: str) -> None:
         port = free_port()
         self.url = f"http://127.0.0.1:{port}"
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "app", "serve", "--port", str(port)],
+            [sys.executable, "-m", "app", "serve", *args, "--port", str(port)],
             cwd=ROOT,
             env=environment(env),
             stdout=subprocess.PIPE,
