@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -106,7 +107,26 @@ async def test_an_operation_span_with_its_cache_accesses_as_children(
     assert operation.parent is None  # no traceparent: a trace of its own
 
     spans.clear()
-    assert "errors" not in await query_recording(traced, rid)  # answered from the cache
+    assert "errors" not in await query_recording(traced, rid)  # the answer kept whole
+    hit = only(spans, "graphql.query")
+    assert dict(hit.attributes or {}) == {  # the name as the client sent it: none here
+        "gateway.tenant": "default",
+        "graphql.operation.type": "query",
+        "gateway.response_cache": "hit",
+    }
+    assert named(spans, "cache.get") == [] and named(spans, "cache.set") == []
+
+
+@pytest.mark.anyio
+async def test_a_recording_cache_hit_is_a_child_cache_span(
+    spans: InMemorySpanExporter, settings: Settings, sandbox_app: Starlette, sandbox: Sandbox
+) -> None:
+    rid = sandbox.sample_ids()["twilio"]
+    off = replace(settings, response_cache=False)
+    async with gateway_client(off, httpx.ASGITransport(app=sandbox_app)) as client:
+        assert "errors" not in await query_recording(client, rid)
+        spans.clear()
+        assert "errors" not in await query_recording(client, rid)  # from the recording cache
     get = only(spans, "cache.get")
     assert (get.attributes or {})["cache.hit"] is True
     assert child_of(get, only(spans, "graphql.query"))

@@ -27,6 +27,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
+from app import tracing
 from app.access.authenticate import Principal
 from app.access.ratelimit import RateLimiter
 from app.cache import RecordingCache
@@ -77,11 +78,21 @@ async def lookup(
         if not (await limiter.hit(principal.tenant.name, rate, stored.cost)).allowed:
             return False  # run it: the budget then refuses it in its own words
     freshness = Freshness.restored(stored.until, stored.no_store_reason)
-    response = Response(stored.body, media_type=stored.content_type)
-    response = http_cache.apply(Request(scope, receive), response, freshness)
-    response.headers[HEADER] = "HIT"
-    state[OUTCOME] = OK
-    await response(scope, receive, send)
+    http = Request(scope, receive)
+    # Still one operation span per request (app.tracing.operations names a miss's): a hit is
+    # a query answered without execution, and says so.
+    with tracing.operation_span(http.headers) as span:
+        span.rename("graphql.query")
+        span.set("graphql.operation.type", "query")
+        if isinstance(name := request.get("operationName"), str) and name:
+            span.set("graphql.operation.name", name)
+        span.set("gateway.tenant", principal.tenant.name)
+        span.set("gateway.response_cache", "hit")
+        response = Response(stored.body, media_type=stored.content_type)
+        response = http_cache.apply(http, response, freshness)
+        response.headers[HEADER] = "HIT"
+        state[OUTCOME] = OK
+        await response(scope, receive, send)
     return True
 
 

@@ -116,7 +116,9 @@ async def backend(request: pytest.FixtureRequest) -> AsyncIterator[Backend]:
 
 @pytest.fixture
 async def redis_limiter(redis_proc: RedisExecutor, redisdb: Redis) -> AsyncIterator[RateLimiter]:
-    limiter = RateLimiter.from_settings(redis_cache(redis_proc))
+    # A second per Redis call, not the production 0.1 s: on a busy machine a slow call would
+    # fail open (allowed), which these tests would take for a wrong decision.
+    limiter = RateLimiter.from_settings(replace(redis_cache(redis_proc), timeout=1.0))
     try:
         yield limiter
     finally:
