@@ -16,7 +16,8 @@ by experiment and checked by tests/test_shutdown.py on a real process:
   response (the client may not reuse it).
 - It waits for those connections, up to the grace: a media stream or a GraphQL request in
   flight completes. Then it cancels what is left (a cut stream: the client gets fewer bytes
-  than the Content-Length; uvicorn logs the cancellation, with a traceback per task).
+  than the Content-Length; uvicorn logs each cancellation with a traceback, which
+  ``app.logs.QuietCut`` turns into one WARNING line).
 - Only then does it run the lifespan's shutdown, which closes the upstream transport and the
   cache: a stream that finishes within the grace never reads from a closed transport. After a
   cut, the lifespan's shutdown starts while the cancelled tasks unwind (uvicorn does not wait
