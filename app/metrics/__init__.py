@@ -10,16 +10,18 @@ directory for the run and names it in ``PROMETHEUS_MULTIPROC_DIR`` before it spa
 (``app.cli``); prometheus-client reads the variable when it is first imported, and each worker
 then keeps its values in files there. A scrape (``exposition``) merges every worker's files
 into a fresh registry, whichever worker takes it: counters and histograms are summed over
-every worker that ever ran in the run (a worker restarted by the supervisor leaves its counts,
-so a counter never goes down), without ``_created`` samples (prometheus-client has none in
-this mode). Each gauge says how its workers' values combine (``multiprocess_mode``, the
-``live`` modes only over workers still running: a worker's lifespan ends with
-``process_exited``). With one process (the default, and every app built in a test's own
-process) the variable is unset and the plain registry is served, as ever.
+every worker that ran in the run (a worker restarted by the supervisor leaves its counts, so
+a counter never goes down), without ``_created`` samples (prometheus-client has none in this
+mode). Each gauge says how its workers' values combine (``multiprocess_mode``); the ``live``
+modes count only workers still running: a worker's lifespan ends with ``process_exited``. A
+worker killed outright (SIGKILL, or the supervisor killing a hung one) cannot say so: its
+last gauge values stay until the run ends. With one process (the default, and every app
+built in a test's own process) the variable is unset and the plain registry is served.
 
 Label values are bounded and never carry an id, a token or a secret: providers are
 ``Provider`` names, tenants are names from the configuration, statuses are HTTP status
-codes, operations are GraphQL operation names through ``operation_label`` (bounded).
+codes, operations are GraphQL operation names through ``operation_label`` (bounded); with
+workers, ``gateway_breaker_state`` adds prometheus-client's ``pid``, a running worker's.
 """
 
 from __future__ import annotations
