@@ -60,10 +60,12 @@ What is per worker, and why that is correct or refused:
   ``PersistedQueryNotFound`` by another worker sends the document again, as APQ expects),
   the upstream connection pool, each account's breaker (a failing account opens each
   worker's breaker after the same count of that worker's failures) and retry budget (a
-  ratio of retries to calls, which holds in each worker as overall). ``/metrics`` answers
-  for the worker that takes the scrape: its counters are that worker's (said at start). Not
-  correct for a dashboard that sums a counter over scrapes; summing them across workers
-  needs prometheus-client's multiprocess mode, not done.
+  ratio of retries to calls, which holds in each worker as overall).
+- **Metrics, merged**: ``/metrics`` answers for the whole gateway, whichever worker takes the
+  scrape: prometheus-client's multiprocess mode (``app.metrics`` says how each metric
+  merges). The supervisor makes a fresh directory for the run's metric files (a temporary
+  directory, removed when it exits, SIGTERM included) and hands it to the workers as
+  ``PROMETHEUS_MULTIPROC_DIR``; its own metrics are never served.
 - **Refused**: rate limits with a memory store. Each worker would count in its own memory,
   and a tenant would get N times its limit; with a rate limit configured, ``--workers`` above
   1 needs ``GATEWAY_CACHE_URL=redis://…`` (one budget in Redis for every worker and replica).
@@ -79,6 +81,7 @@ import os
 import secrets
 import signal
 import sys
+import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from types import FrameType
@@ -91,6 +94,7 @@ from starlette.datastructures import Secret
 from app import logs
 from app.access.keys import key_hash, new_key
 from app.errors import ConfigError
+from app.metrics import MULTIPROC_DIR
 from app.settings import DEFAULT_TENANT, TENANT_NAME, Settings, is_loopback
 
 if TYPE_CHECKING:
@@ -100,7 +104,6 @@ OPEN_WARNING = (
     "serving on {host} WITHOUT client auth (--insecure-no-auth): anyone who reaches the port "
     "reads every recording"
 )
-logger = logging.getLogger("app.cli")
 #: The environment variable that carries the command line's decisions to each worker.
 WORKER_PLAN = "RECORDING_GATEWAY_WORKER_PLAN"
 
@@ -368,22 +371,23 @@ def _run(app: Starlette, host: str, port: int, settings: Settings) -> None:
 
 def _run_workers(workers: int, host: str, port: int, settings: Settings) -> None:
     """uvicorn's supervisor over ``workers`` processes, each running ``worker_app``. It
-    handles SIGTERM itself (it stops every worker, waits for them, and returns)."""
-    logger.warning(
-        "%d workers: each keeps its own metrics, and GET /metrics answers with those of the "
-        "worker that takes the scrape",
-        workers,
-    )
+    handles SIGTERM itself (it stops every worker, waits for them, and returns).
+
+    The workers' metric files go to a directory of this run's own, made before any worker
+    starts (each worker's prometheus-client reads the variable at its import) and removed
+    once they have all stopped."""
     signal.signal(signal.SIGTERM, _drained)  # until uvicorn's supervisor takes it over
-    uvicorn.run(
-        "app.cli:worker_app",
-        factory=True,
-        workers=workers,
-        host=host,
-        port=port,
-        log_config=logs.uvicorn_config(settings.log_format, pid=True),
-        timeout_graceful_shutdown=settings.shutdown_grace,  # type: ignore[arg-type]
-    )
+    with tempfile.TemporaryDirectory(prefix="recording-gateway-metrics-") as metrics_dir:
+        os.environ[MULTIPROC_DIR] = metrics_dir
+        uvicorn.run(
+            "app.cli:worker_app",
+            factory=True,
+            workers=workers,
+            host=host,
+            port=port,
+            log_config=logs.uvicorn_config(settings.log_format, pid=True),
+            timeout_graceful_shutdown=settings.shutdown_grace,  # type: ignore[arg-type]
+        )
 
 
 def _drained(signum: int, frame: FrameType | None) -> None:

@@ -40,6 +40,7 @@ from app.explorer.page import GraphiQLPage
 from app.health import CacheProbe, livez, readyz
 from app.media.links import MediaLinks
 from app.media.proxy import MediaRoute
+from app.metrics import process_exited
 from app.metrics.endpoint import metrics
 from app.persisted import PersistedQueries
 from app.requestid import RequestIdMiddleware
@@ -100,6 +101,7 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[GatewayState]:
         async with contextlib.AsyncExitStack() as closing:  # each closed, whatever the others do
+            closing.callback(process_exited)  # at the very end: a worker's live gauges go
             if tracing.enabled():  # last out: the last requests' spans are sent at exit
                 closing.push_async_callback(asyncio.to_thread, tracing.flush)
             # A batch fans out to up to GATEWAY_MAX_BATCH concurrent calls (app.upstream).

@@ -10,7 +10,8 @@ connections until both workers have answered (a bounded number of tries), never 
 What must hold across workers (``app/cli.py`` says why): every worker answers; a media link
 minted by one is served by the other (one signing key, the demo's too); the demo's sandboxes
 hold the same recordings; a rate limit is one budget (Redis), and is refused with memory;
-SIGTERM drains every worker and ends them all within the grace.
+SIGTERM drains every worker and ends them all within the grace; ``/metrics`` answers for the
+whole gateway, whichever worker takes the scrape, and its files go with the run.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import subprocess
 import time
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -38,6 +40,7 @@ from app.models import Provider
 from app.sandbox import DEMO, create_sandbox_app
 from tests.access.support import bearer
 from tests.media.support import MEDIA_QUERY, media_variables
+from tests.metrics.support import Scrape
 from tests.servers import serve
 from tests.support import RECORDING_QUERY, sandbox_env
 from tests.test_cli import PROVIDERS, STARTUP_TIMEOUT, cli, server
@@ -205,7 +208,6 @@ def test_both_workers_answer_and_a_link_minted_by_one_is_served_by_the_other(
         }
         pids = gateway.pids()
     assert set(recordings) == pids
-    assert "2 workers: each keeps its own metrics" in gateway.output  # said once, at start
     [one, two] = [answer.json() for answer in recordings.values()]
     assert one == two and one["data"]["recording"]["id"] == rid
     assert set(served) == {(a, b) for a in pids for b in pids}  # across workers too
@@ -321,6 +323,109 @@ def test_with_redis_a_rate_limit_is_one_budget_for_both_workers(
     answered = [status for each in statuses.values() for status in each]
     assert answered.count(200) == limit and set(answered) == {200, 429}, statuses
     assert len(statuses) == 2
+
+
+# --- one /metrics for the gateway -----------------------------------------------------------
+
+#: Where the supervisor makes its directory for the workers' metric files (tempfile's TMPDIR).
+METRICS_DIRS = "recording-gateway-metrics-*"
+#: Scrapes taken at least, and until both workers have taken one.
+SCRAPES = 6
+
+
+def requests_total(scrape: Scrape) -> float:
+    """GraphQL requests counted, over every operation and outcome."""
+    return sum(
+        value
+        for (name, _), value in scrape.samples.items()
+        if name == "gateway_graphql_requests_total"
+    )
+
+
+def breaker_pids(scrape: Scrape) -> set[int]:
+    """The workers whose breakers the scrape shows (``liveall``: one series per worker)."""
+    return {int(pid) for pid in scrape.label_values("gateway_breaker_state", "pid")}
+
+
+def test_every_scrape_counts_every_workers_requests_and_never_goes_down(
+    upstream: Upstream, tmp_path: Path
+) -> None:
+    rid = upstream.sandbox.sample_ids()["twilio"]
+    env = sandbox_env(DEMO, upstream.url) | {"TMPDIR": str(tmp_path)}
+    secrets = [value for name, value in env.items() if name.endswith(("TOKEN", "KEY", "KEYS"))]
+    assert secrets
+    sent = 0
+    with workers(env) as gateway:
+
+        def ask() -> httpx.Response:
+            nonlocal sent
+            sent += 1
+            return post(gateway.url, RECORDING_QUERY, {"provider": "TWILIO", "id": rid})
+
+        answered = gateway.by_worker(ask)  # both workers have counted some
+        scrapes: list[tuple[int, int, Scrape]] = []  # (requests sent, worker, its scrape)
+        for _ in range(TRIES):
+            ask()
+            response = httpx.get(f"{gateway.url}/metrics", timeout=30)
+            assert response.status_code == 200
+            scrapes.append((sent, gateway.pid_of(response), Scrape.parse(response.text)))
+            if len(scrapes) >= SCRAPES and {pid for _, pid, _ in scrapes} == gateway.pids():
+                break
+        [metrics_dir] = tmp_path.glob(METRICS_DIRS)
+        files = {path.name for path in metrics_dir.iterdir()}
+    assert set(answered) == gateway.pids()
+    assert {pid for _, pid, _ in scrapes} == gateway.pids(), "both workers took a scrape"
+    totals = [requests_total(scrape) for _, _, scrape in scrapes]
+    # Each scrape: every request of both workers, and no scrape itself (not GraphQL).
+    assert totals == [float(count) for count, _, _ in scrapes]
+    assert totals == sorted(totals) and totals[0] > len(answered)
+    for _, _, scrape in scrapes:
+        assert scrape.value(
+            "gateway_graphql_request_duration_seconds_count", operation="anonymous"
+        ) == (requests_total(scrape))
+        # Gauges merged as app.metrics says: one series for the gateway, or one per worker.
+        assert scrape.value("gateway_cache_available") == 1.0
+        assert scrape.value("gateway_media_active_streams") == 0.0
+        assert breaker_pids(scrape) == gateway.pids()
+        assert rid not in scrape.text
+        assert not [value for value in secrets if value in scrape.text]
+    # Each worker kept its values in the run's directory; gone with the run.
+    assert {f"counter_{pid}.db" for pid in gateway.pids()} <= files
+    assert not list(tmp_path.glob(METRICS_DIRS))
+
+
+def test_a_restarted_worker_keeps_its_counts_and_drops_its_gauges_and_sigterm_removes_the_files(
+    upstream: Upstream, tmp_path: Path
+) -> None:
+    rid = upstream.sandbox.sample_ids()["twilio"]
+    env = sandbox_env(DEMO, upstream.url) | {"TMPDIR": str(tmp_path)}
+    sent = 0
+    with workers(env) as gateway:
+
+        def ask() -> httpx.Response:
+            nonlocal sent
+            sent += 1
+            return post(gateway.url, RECORDING_QUERY, {"provider": "TWILIO", "id": rid})
+
+        first = set(gateway.by_worker(ask))
+        ended = min(first)
+        os.kill(ended, signal.SIGTERM)  # it drains and ends; the supervisor starts another
+        gateway.wait_until(lambda: gateway.output.count(STARTUP_DONE) == 3)
+        running = gateway.pids() - {ended}
+        # Fresh connections, whichever worker takes them.
+        scrapes = [
+            Scrape.parse(httpx.get(f"{gateway.url}/metrics", timeout=30).text)
+            for _ in range(SCRAPES)
+        ]
+        assert len(list(tmp_path.glob(METRICS_DIRS))) == 1
+        gateway.terminate()
+        code = gateway.exit_code(timeout=MARGIN + 1)
+    assert len(running) == 2 and first <= gateway.pids() and gone(ended)
+    for scrape in scrapes:
+        assert requests_total(scrape) == sent  # the ended worker's requests still count
+        assert breaker_pids(scrape) == running  # its gauges went with it
+    assert code == 0, gateway.output
+    assert not list(tmp_path.glob(METRICS_DIRS)), "the run's metric files are removed"
 
 
 # --- the pid in each line -------------------------------------------------------------------

@@ -4,16 +4,44 @@ One registry of the gateway's own (not prometheus-client's global one): ``GET /m
 serves exactly these, and a test process that builds many apps counts into the same objects
 (tests read differences, never absolute values).
 
+**Several workers** (``serve --workers N``): each worker is a process with its own memory, so
+the counts are kept in prometheus-client's multiprocess mode. The supervisor makes a fresh
+directory for the run and names it in ``PROMETHEUS_MULTIPROC_DIR`` before it spawns any worker
+(``app.cli``); prometheus-client reads the variable when it is first imported, and each worker
+then keeps its values in files there. A scrape (``exposition``) merges every worker's files
+into a fresh registry, whichever worker takes it: counters and histograms are summed over
+every worker that ran in the run (a worker restarted by the supervisor leaves its counts, so
+a counter never goes down), without ``_created`` samples (prometheus-client has none in this
+mode). Each gauge says how its workers' values combine (``multiprocess_mode``); the ``live``
+modes count only workers still running: a worker's lifespan ends with ``process_exited``. A
+worker killed outright (SIGKILL, or the supervisor killing a hung one) cannot say so: its
+last gauge values stay until the run ends. With one process (the default, and every app
+built in a test's own process) the variable is unset and the plain registry is served.
+
 Label values are bounded and never carry an id, a token or a secret: providers are
 ``Provider`` names, tenants are names from the configuration, statuses are HTTP status
-codes, operations are GraphQL operation names through ``operation_label`` (bounded).
+codes, operations are GraphQL operation names through ``operation_label`` (bounded); with
+workers, ``gateway_breaker_state`` adds prometheus-client's ``pid``, a running worker's.
 """
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+import os
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
 
 REGISTRY = CollectorRegistry(auto_describe=True)
+#: prometheus-client's variable: the directory of the workers' metric files, or None in one
+#: process. Read once, at import, as prometheus-client itself does.
+MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"
+_multiproc_dir = os.environ.get(MULTIPROC_DIR)
 
 #: Seconds: from 5 ms (a cache hit) to the request deadline.
 _LATENCY = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 15.0, 30.0)
@@ -63,6 +91,10 @@ BREAKER_STATE = Gauge(
     "Circuit breaker of a provider account: 0 closed, 1 open, 2 half-open (probing)",
     ["tenant", "provider"],
     registry=REGISTRY,
+    # Each worker has its own breaker per account: one series per running worker (a ``pid``
+    # label), as no merge of 0/1/2 keeps the truth (the max of open and half-open says
+    # half-open). ``max by (tenant, provider)`` or ``count(... == 1)`` answer "open anywhere".
+    multiprocess_mode="liveall",
 )
 BREAKER_REJECTED = Counter(
     "gateway_breaker_rejected_calls",
@@ -81,6 +113,9 @@ CACHE_AVAILABLE = Gauge(
     "gateway_cache_available",
     "1 while the cache backend answers, 0 during an outage (the cache is then bypassed)",
     registry=REGISTRY,
+    # 0 as soon as one running worker bypasses the one backend they share: an outage
+    # seen by any worker is an outage.
+    multiprocess_mode="livemin",
 )
 CACHE_OUTAGES = Counter(
     "gateway_cache_outages",
@@ -97,6 +132,8 @@ MEDIA_ACTIVE = Gauge(
     "gateway_media_active_streams",
     "Media downloads being relayed now",
     registry=REGISTRY,
+    # The gateway's streams now: the running workers' added up (a gone worker's are gone).
+    multiprocess_mode="livesum",
 )
 RATE_LIMITED = Counter(
     "gateway_rate_limit_refusals",
@@ -106,3 +143,19 @@ RATE_LIMITED = Counter(
 )
 
 CACHE_AVAILABLE.set(1)
+
+
+def exposition() -> bytes:
+    """The scrape's body: this process's registry, or every worker's files merged."""
+    if _multiproc_dir is None:
+        return generate_latest(REGISTRY)
+    merged = CollectorRegistry()
+    multiprocess.MultiProcessCollector(merged, path=_multiproc_dir)  # type: ignore[no-untyped-call]
+    return generate_latest(merged)
+
+
+def process_exited() -> None:
+    """At a worker's end (its lifespan's shutdown): its ``live`` gauges leave the scrape (its
+    counters stay). Nothing with one process."""
+    if _multiproc_dir is not None:
+        multiprocess.mark_process_dead(os.getpid(), path=_multiproc_dir)  # type: ignore[no-untyped-call]

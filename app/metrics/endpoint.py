@@ -1,4 +1,5 @@
-"""``GET /metrics``: the gateway's metrics (``app.metrics.REGISTRY``) in Prometheus' text format.
+"""``GET /metrics``: the gateway's metrics (``app.metrics.exposition``: this process's, or every
+worker's merged) in Prometheus' text format.
 
 With ``GATEWAY_METRICS_TOKEN`` set, a scrape must carry ``Authorization: Bearer <token>``
 (compared in constant time), else 401 in the gateway's ``{"errors": [...]}`` shape; a
@@ -13,13 +14,13 @@ from __future__ import annotations
 
 import hmac
 
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.requests import Request
 from starlette.responses import Response
 
 from app.access.gate import refusal
 from app.errors import UnauthenticatedError
-from app.metrics import REGISTRY
+from app.metrics import exposition
 from app.settings import Settings
 
 
@@ -33,7 +34,7 @@ async def metrics(request: Request) -> Response:
             UnauthenticatedError("send the metrics token as Authorization: Bearer <token>")
         )
     return Response(
-        generate_latest(REGISTRY),
+        exposition(),
         media_type=CONTENT_TYPE_LATEST,
         headers={"cache-control": "no-store"},
     )
