@@ -190,6 +190,11 @@ class RecordingCache:
         if backend is not None:
             _report_availability(True)  # a new cache starts healthy, whatever one before did
 
+    @property
+    def outage(self) -> Outage:
+        """The backend's outage guard: whatever else uses the same backend shares it."""
+        return self._outage
+
     @classmethod
     def from_settings(
         cls, settings: CacheSettings, *, clock: Callable[[], float] = time.time

@@ -112,7 +112,7 @@ def create_app(
             cache = RecordingCache.from_settings(settings.cache, clock=cache_clock)
             closing.push_async_callback(cache.close)
             responses = ResponseCache.from_settings(
-                settings.response_cache, settings.cache, clock=cache_clock
+                settings.response_cache, settings.cache, clock=cache_clock, outage=cache.outage
             )
             if responses is not None:
                 closing.push_async_callback(responses.aclose)

@@ -194,13 +194,15 @@ async def test_a_frozen_redis_costs_one_timeout_per_cool_down(
 ) -> None:
     """Redis stopped with SIGSTOP accepts connections and never answers: the first query
     waits out one GATEWAY_CACHE_TIMEOUT, and the cache is then bypassed for the cool-down,
-    so the next queries cost no wait at all (the providers answer them)."""
+    so the next queries cost no wait at all (the providers answer them). The response cache,
+    on the same Redis, shares that outage: one timeout, not one per cache. Redis calls may take
+    half a second here, so that a loaded machine's slow query is not taken for a wait."""
     caplog.set_level(logging.WARNING, logger="app.cache")
     with Redis(host=frozen_cache_redis.host, port=frozen_cache_redis.port) as client:
         info = client.info("server")
     assert isinstance(info, dict)
     pid = int(info["process_id"])
-    settings = redis_settings(sandbox_config, frozen_cache_redis)
+    settings = redis_settings(sandbox_config, frozen_cache_redis, GATEWAY_CACHE_TIMEOUT="0.5")
     rid = sandbox.sample_ids()["twilio"]
     async with gateway_client(settings, httpx.ASGITransport(app=sandbox_app)) as client:
         assert "errors" not in await fetch_recording(client, Provider.TWILIO, rid)  # warm-up
@@ -216,7 +218,7 @@ async def test_a_frozen_redis_costs_one_timeout_per_cool_down(
                 later.append(time.perf_counter() - started)
         finally:
             os.kill(pid, signal.SIGCONT)
-    assert first >= settings.cache.timeout * 0.9, first
+    assert settings.cache.timeout * 0.9 <= first < settings.cache.timeout * 1.9, first
     assert max(later) < settings.cache.timeout / 2, later
     warnings = [r.getMessage() for r in caplog.records if r.name == "app.cache"]
     assert len([w for w in warnings if "unavailable" in w]) == 1, warnings

@@ -184,10 +184,13 @@ class ResponseCache:
         *,
         clock: Callable[[], float] = time.time,
         cooldown: float = 5.0,
+        outage: Outage | None = None,
     ) -> None:
         self._backend = backend
         self._clock = clock
-        self._outage = Outage(
+        # The recording cache's, when both are on one Redis (``app.main``): one frozen Redis
+        # then costs one timeout per cool-down, not one per cache.
+        self._outage = outage or Outage(
             logger,
             "response cache down (%s): no answer is kept or reused until it is back",
             "response cache back: answers are kept again",
@@ -196,7 +199,12 @@ class ResponseCache:
 
     @classmethod
     def from_settings(
-        cls, enabled: bool, settings: CacheSettings, *, clock: Callable[[], float] = time.time
+        cls,
+        enabled: bool,
+        settings: CacheSettings,
+        *,
+        clock: Callable[[], float] = time.time,
+        outage: Outage | None = None,
     ) -> ResponseCache | None:
         """The response cache ``GATEWAY_RESPONSE_CACHE`` and ``GATEWAY_CACHE_URL`` ask for;
         None when it is off or there is no cache (``none://``)."""
@@ -217,7 +225,7 @@ class ResponseCache:
             )
             # An answer lives at most as long as its recordings' longest TTL.
             backend = RedisBackend(client, max(settings.ttl, settings.ttl_active, 1))
-        return cls(backend, clock=clock, cooldown=settings.cooldown)
+        return cls(backend, clock=clock, cooldown=settings.cooldown, outage=outage)
 
     async def get(self, key: str) -> Stored | None:
         """The answer kept under ``key`` while it is fresh, else None."""
