@@ -470,8 +470,8 @@ def benchmark(options: Options) -> list[Comparison]:
 
         # Once before the rounds: Node's JIT and the gateway's caches reach their steady state.
         for c in comparisons:
-            for target in (c.gateway, c.mesh):
-                wrk(target, 2 * options.warmup)
+            for warmed in (c.gateway, c.mesh):
+                wrk(warmed, 2 * options.warmup)
         print(f"load average before: {os.getloadavg()}", flush=True)
         for round_ in range(options.rounds):
             for c in comparisons:
