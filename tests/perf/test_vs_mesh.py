@@ -39,6 +39,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -62,6 +63,9 @@ DEFAULT_SECONDS = 15.0
 DEFAULT_WARMUP = 5.0
 DEFAULT_ROUNDS = 3
 RSS_EVERY = 0.05
+#: The comparisons: one process each (cached; uncached, distinct ids; the same at 50 ms
+#: upstream), and two workers against Mesh's ``--fork 2`` (cached and uncached).
+CASES = frozenset({"cached", "uncached", "latency", "workers"})
 READY_TIMEOUT = 120.0
 
 #: The same recording fields asked of both: the gateway's names and Twilio's (Mesh's).
@@ -108,6 +112,20 @@ def post(url: str, body: str) -> dict[str, Any]:
     with urllib.request.urlopen(request, timeout=30) as response:
         answer: dict[str, Any] = json.load(response)
         return answer
+
+
+def listening(url: str) -> None:
+    """Wait until ``url`` takes connections: with ``--workers``, uvicorn's supervisor says it
+    is running once it has bound the socket, and the workers listen when they have started."""
+    deadline = time.monotonic() + READY_TIMEOUT
+    while True:
+        try:
+            post(f"{url}/graphql", json.dumps({"query": "{ __typename }"}))
+            return
+        except urllib.error.URLError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
 
 
 def lua_script(bodies: Sequence[str]) -> str:
@@ -380,8 +398,7 @@ class Options:
     rounds: int = DEFAULT_ROUNDS
     seconds: float = DEFAULT_SECONDS
     warmup: float = DEFAULT_WARMUP
-    workers: bool = True  # compare --workers 2 with --fork 2 when serve has --workers
-    latency: bool = True  # the 50 ms upstream comparison
+    cases: frozenset[str] = CASES
 
 
 def benchmark(options: Options) -> list[Comparison]:
@@ -409,6 +426,7 @@ def benchmark(options: Options) -> list[Comparison]:
         ) -> Target:
             args = ["serve"] + (["--workers", str(workers)] if workers > 1 else [])
             server = stack.enter_context(started(args, {**sandbox_env(DEMO, upstream), **env}))
+            listening(server.url)
             target = Target(name, "gateway", server.url, server.pid, scripts["gateway", len(ids_)])
             check_answers(target, [gateway_body(i) for i in ids_], ids_)
             return target
@@ -425,21 +443,26 @@ def benchmark(options: Options) -> list[Comparison]:
 
         fast = sandbox(0.0)
         graph_fast = compose(options.mesh_dir, run_dir, options.spec, fast, "fast.graphql")
-        comparisons = [
-            Comparison(
-                "cached, one id",
-                gateway("gateway, memory cache", fast, one, {}, 1),
-                mesh("Mesh, response cache", graph_fast, one, True, 1),
-                p99_goal=True,
-            ),
-            Comparison(
-                "uncached, distinct ids",
-                gateway("gateway, no cache", fast, ids, gateway_uncached, 1),
-                mesh("Mesh, no cache", graph_fast, ids, False, 1),
-                p99_goal=False,
-            ),
-        ]
-        if options.latency:
+        comparisons = []
+        if "cached" in options.cases:
+            comparisons.append(
+                Comparison(
+                    "cached, one id",
+                    gateway("gateway, memory cache", fast, one, {}, 1),
+                    mesh("Mesh, response cache", graph_fast, one, True, 1),
+                    p99_goal=True,
+                )
+            )
+        if "uncached" in options.cases:
+            comparisons.append(
+                Comparison(
+                    "uncached, distinct ids",
+                    gateway("gateway, no cache", fast, ids, gateway_uncached, 1),
+                    mesh("Mesh, no cache", graph_fast, ids, False, 1),
+                    p99_goal=False,
+                )
+            )
+        if "latency" in options.cases:
             slow = sandbox(LATENCY)
             graph_slow = compose(options.mesh_dir, run_dir, options.spec, slow, "slow.graphql")
             comparisons.append(
@@ -450,7 +473,7 @@ def benchmark(options: Options) -> list[Comparison]:
                     p99_goal=False,
                 )
             )
-        if options.workers and workers_supported():
+        if "workers" in options.cases and workers_supported():
             comparisons += [
                 Comparison(
                     "cached, one id, 2 workers",
@@ -465,7 +488,7 @@ def benchmark(options: Options) -> list[Comparison]:
                     p99_goal=False,
                 ),
             ]
-        elif options.workers:
+        elif "workers" in options.cases:
             print("recording-gateway serve has no --workers here: 2-worker comparison skipped")
 
         # Once before the rounds: Node's JIT and the gateway's caches reach their steady state.
@@ -522,9 +545,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=DEFAULT_ROUNDS)
     parser.add_argument("--seconds", type=float, default=DEFAULT_SECONDS)
     parser.add_argument("--warmup", type=float, default=DEFAULT_WARMUP)
-    parser.add_argument("--no-workers", action="store_true", help="skip --workers 2 / --fork 2")
-    parser.add_argument("--no-latency", action="store_true", help="skip the 50 ms upstream")
+    parser.add_argument(
+        "--cases",
+        default=",".join(sorted(CASES)),
+        help=f"comma-separated, of {', '.join(sorted(CASES))} (default: all)",
+    )
     args = parser.parse_args(argv)
+    cases = frozenset(args.cases.split(","))
+    if not cases or not cases <= CASES:
+        parser.error(f"--cases: choose from {', '.join(sorted(CASES))}")
     if not mesh_installed(str(args.mesh_dir)):
         parser.error(f"{args.mesh_dir}: no node_modules/@graphql-hive/gateway (npm i there)")
     if shutil.which("wrk") is None:
@@ -535,8 +564,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         rounds=args.rounds,
         seconds=args.seconds,
         warmup=args.warmup,
-        workers=not args.no_workers,
-        latency=not args.no_latency,
+        cases=cases,
     )
     comparisons = benchmark(options)
     print(report(comparisons, options.rounds, options.seconds))
