@@ -33,6 +33,7 @@ import contextlib
 import json
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -59,14 +60,15 @@ RECORDINGS = 1000  # per provider: ~720 completed Twilio recordings to rotate ov
 LATENCY = 0.05
 CONNECTIONS = 32
 THREADS = 2
-DEFAULT_SECONDS = 15.0
-DEFAULT_WARMUP = 5.0
+DEFAULT_SECONDS = 15
+DEFAULT_WARMUP = 5
 DEFAULT_ROUNDS = 3
 RSS_EVERY = 0.05
 #: The comparisons: one process each (cached; uncached, distinct ids; the same at 50 ms
 #: upstream), and two workers against Mesh's ``--fork 2`` (cached and uncached).
 CASES = frozenset({"cached", "uncached", "latency", "workers"})
 READY_TIMEOUT = 120.0
+STOP_GRACE = 10.0
 
 #: The same recording fields asked of both: the gateway's names and Twilio's (Mesh's).
 GATEWAY_QUERY = (
@@ -200,7 +202,12 @@ def mesh_gateway(
     with (
         log_path.open("w") as log,
         subprocess.Popen(
-            command, cwd=run_dir, env=env, stdout=log, stderr=subprocess.STDOUT
+            command,
+            cwd=run_dir,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own group: --fork's workers are stopped with it
         ) as process,
     ):
         try:
@@ -218,8 +225,14 @@ def mesh_gateway(
                 time.sleep(0.2)
             yield url, process.pid
         finally:
-            process.terminate()
-            process.wait(timeout=30)
+            # --fork 2's primary may outwait its workers' keep-alive connections: the whole
+            # group gets SIGTERM, then SIGKILL after a grace period.
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=STOP_GRACE)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
 
 
 def compose(mesh_dir: Path, run_dir: Path, spec: Path, upstream: str, name: str) -> Path:
@@ -299,9 +312,9 @@ class RssSampler:
         self.thread.join()
 
 
-def wrk(target: Target, seconds: float) -> tuple[int, float, float, float, int]:
+def wrk(target: Target, seconds: int) -> tuple[int, float, float, float, int]:
     """Run wrk; requests, duration (s), p50 and p99 (ms), errors (socket and non-2xx)."""
-    command = ["wrk", "-t", str(THREADS), "-c", str(CONNECTIONS), "-d", f"{seconds:g}s"]
+    command = ["wrk", "-t", str(THREADS), "-c", str(CONNECTIONS), "-d", f"{seconds}s"]
     command += ["--timeout", "10s", "-s", str(target.script), f"{target.url}/graphql"]
     out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     line = next(line for line in out.splitlines() if line.startswith("RESULT "))
@@ -309,7 +322,7 @@ def wrk(target: Target, seconds: float) -> tuple[int, float, float, float, int]:
     return requests, duration / 1e6, p50 / 1e3, p99 / 1e3, socket_errors + status_errors
 
 
-def measure(target: Target, seconds: float, warmup: float) -> Run:
+def measure(target: Target, seconds: int, warmup: int) -> Run:
     if warmup > 0:
         wrk(target, warmup)
     with RssSampler(target.pid) as sampler:
@@ -396,8 +409,8 @@ class Options:
     mesh_dir: Path
     spec: Path
     rounds: int = DEFAULT_ROUNDS
-    seconds: float = DEFAULT_SECONDS
-    warmup: float = DEFAULT_WARMUP
+    seconds: int = DEFAULT_SECONDS  # wrk takes whole seconds
+    warmup: int = DEFAULT_WARMUP
     cases: frozenset[str] = CASES
 
 
@@ -543,8 +556,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--mesh-dir", type=Path, required=True, help="Mesh installed (npm i)")
     parser.add_argument("--spec", type=Path, required=True, help="twilio_api_v2010.json")
     parser.add_argument("--rounds", type=int, default=DEFAULT_ROUNDS)
-    parser.add_argument("--seconds", type=float, default=DEFAULT_SECONDS)
-    parser.add_argument("--warmup", type=float, default=DEFAULT_WARMUP)
+    parser.add_argument("--seconds", type=int, default=DEFAULT_SECONDS, help="measured, per run")
+    parser.add_argument("--warmup", type=int, default=DEFAULT_WARMUP, help="0 for none")
     parser.add_argument(
         "--cases",
         default=",".join(sorted(CASES)),
