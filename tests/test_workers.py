@@ -37,14 +37,14 @@ from pytest_redis.executor import RedisExecutor
 
 from app.logs import uvicorn_config
 from app.models import Provider
-from app.sandbox import DEMO, create_sandbox_app
+from app.sandbox import DEMO
 from tests.access.support import bearer
 from tests.media.support import MEDIA_QUERY, media_variables
 from tests.metrics.support import Scrape
-from tests.servers import serve
 from tests.support import RECORDING_QUERY, sandbox_env
 from tests.test_cli import PROVIDERS, STARTUP_TIMEOUT, cli, server
-from tests.test_shutdown import CUT, LIFESPAN_DONE, MARGIN, WAITING, Gate, Gateway, Upstream
+from tests.test_shutdown import CUT, LIFESPAN_DONE, MARGIN, WAITING, Gateway, Upstream
+from tests.test_shutdown import upstream as upstream  # the fixture: the sandbox behind a gate
 
 #: Fresh connections tried before concluding that a worker never answers: the kernel wakes
 #: both workers for each one, so the first few reach both.
@@ -121,19 +121,6 @@ def workers(env: Mapping[str, str], *args: str) -> Iterator[Workers]:
         yield running
     finally:
         running.close()
-
-
-@pytest.fixture
-def upstream() -> Iterator[Upstream]:
-    """The sandbox behind a gate, open unless a test closes it, on a real socket."""
-    app = create_sandbox_app(DEMO)
-    gate = Gate(app)
-    gate.opened.set()
-    with serve(gate) as url:
-        try:
-            yield Upstream(app.state.sandbox, gate, url)
-        finally:
-            gate.opened.set()
 
 
 def post(
