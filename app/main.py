@@ -35,6 +35,7 @@ from app.access.ratelimit import RateLimiter
 from app.cache import RecordingCache
 from app.cors import cors_middleware
 from app.errors import ConfigError
+from app.events import EventBus, MemoryBus
 from app.explorer.assets import AssetsRoute
 from app.explorer.page import GraphiQLPage
 from app.health import CacheProbe, livez, readyz
@@ -70,6 +71,7 @@ class GatewayState(TypedDict):
     persisted: PersistedQueries
     cache_probe: CacheProbe
     responses: ResponseCache | None
+    events: EventBus
 
 
 def create_app(
@@ -126,6 +128,8 @@ def create_app(
             closing.push_async_callback(persisted.aclose)
             cache_probe = CacheProbe(settings.cache)
             closing.push_async_callback(cache_probe.aclose)
+            events = MemoryBus(settings.subscription_queue)
+            closing.push_async_callback(events.aclose)
             if open_warning is not None:
                 closing.enter_context(_repeat_warning(open_warning, open_warning_interval))
             yield GatewayState(
@@ -138,6 +142,7 @@ def create_app(
                 persisted=persisted,
                 cache_probe=cache_probe,
                 responses=responses,
+                events=events,
             )
 
     ide = None

@@ -48,6 +48,9 @@ class TwilioSettings:
     username: str
     password: Secret
     base_url: str = "https://api.twilio.com"
+    #: What signs its status callbacks (``X-Twilio-Signature``): the auth token unless
+    #: ``webhook_signing_key`` says otherwise; None (no receiver) with an API key and neither.
+    webhook_signing_key: Secret | None = None
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,8 @@ class SignalWireSettings:
     base_url: str
     project_id: str
     api_token: Secret
+    #: The space's Signing Key, which signs its status callbacks; None: no receiver.
+    webhook_signing_key: Secret | None = None
 
 
 @dataclass(frozen=True)
@@ -66,6 +71,8 @@ class BirdSettings:
     workspace_id: str
     access_key: Secret
     base_url: str = "https://api.bird.com"
+    #: The webhook subscription's signing key (``MessageBird-Signature``); None: no receiver.
+    webhook_signing_key: Secret | None = None
 
 
 @dataclass(frozen=True)
@@ -121,7 +128,8 @@ class UpstreamSettings:
 
 #: What a tenant may do when its config names no scopes (and all there is to name).
 DEFAULT_SCOPES = frozenset({"recordings:read", "media:read"})
-SCOPES = DEFAULT_SCOPES
+#: Deleting recordings is granted only when a tenant's config (or a JWT) names it.
+SCOPES = DEFAULT_SCOPES | {"recordings:delete"}
 #: The tenant of the environment mode.
 DEFAULT_TENANT = "default"
 TENANT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
@@ -203,6 +211,8 @@ class Settings:
     log_format: str = "text"
     metrics_token: Secret | None = None
     shutdown_grace: float = 20.0
+    #: Events a subscriber's queue holds before the oldest are dropped (``app.events``).
+    subscription_queue: int = 100
 
     def tenant_settings(self) -> dict[str, TenantSettings]:
         """Every tenant by name: the config file's, or the environment mode's ``default``."""
@@ -250,6 +260,7 @@ class Settings:
             log_format=_log_format(env),
             metrics_token=_metrics_token(env),
             shutdown_grace=_shutdown_grace(env),
+            subscription_queue=env.integer("GATEWAY_SUBSCRIPTION_QUEUE", 100, low=1, high=100000),
             host=env.get("GATEWAY_HOST") or "127.0.0.1",
             port=env.integer("GATEWAY_PORT", 8000, low=0, high=65535),
             upstream_timeout=env.number("GATEWAY_UPSTREAM_TIMEOUT", 10.0),
@@ -409,6 +420,7 @@ def _twilio(src: _Section) -> TwilioSettings | None:
         )
     if not _TWILIO_ACCOUNT.match(sid):
         raise ConfigError(f"{src.name('account_sid')} must look like AC followed by 32 hex digits")
+    signing_key = src.get("webhook_signing_key") or token
     if api_key is not None:
         if not _TWILIO_API_KEY.match(api_key[0]):
             raise ConfigError(f"{src.name('api_key')} must look like SK followed by 32 hex digits")
@@ -425,6 +437,7 @@ def _twilio(src: _Section) -> TwilioSettings | None:
         username=username,
         password=Secret(password),
         base_url=src.url("base_url", "https://api.twilio.com"),
+        webhook_signing_key=Secret(signing_key) if signing_key else None,
     )
 
 
@@ -442,6 +455,7 @@ def _signalwire(src: _Section) -> SignalWireSettings | None:
         base_url=_base_url(space, src.name("space_url")),
         project_id=creds[0],
         api_token=Secret(creds[1]),
+        webhook_signing_key=_optional_secret(src, "webhook_signing_key"),
     )
 
 
@@ -453,7 +467,13 @@ def _bird(src: _Section) -> BirdSettings | None:
         workspace_id=creds[0],
         access_key=Secret(creds[1]),
         base_url=src.url("base_url", "https://api.bird.com"),
+        webhook_signing_key=_optional_secret(src, "webhook_signing_key"),
     )
+
+
+def _optional_secret(src: _Section, key: str) -> Secret | None:
+    value = src.get(key)
+    return Secret(value) if value else None
 
 
 ProviderSection = TwilioSettings | SignalWireSettings | BirdSettings
@@ -469,6 +489,7 @@ _SECTIONS: dict[str, tuple[Any, Mapping[str, str]]] = {
             "api_key": "TWILIO_API_KEY",
             "api_secret": "TWILIO_API_SECRET",
             "base_url": "TWILIO_BASE_URL",
+            "webhook_signing_key": "TWILIO_WEBHOOK_SIGNING_KEY",
         },
     ),
     "signalwire": (
@@ -477,6 +498,7 @@ _SECTIONS: dict[str, tuple[Any, Mapping[str, str]]] = {
             "space_url": "SIGNALWIRE_SPACE_URL",
             "project_id": "SIGNALWIRE_PROJECT_ID",
             "api_token": "SIGNALWIRE_API_TOKEN",
+            "webhook_signing_key": "SIGNALWIRE_SIGNING_KEY",
         },
     ),
     "bird": (
@@ -485,10 +507,13 @@ _SECTIONS: dict[str, tuple[Any, Mapping[str, str]]] = {
             "workspace_id": "BIRD_WORKSPACE_ID",
             "access_key": "BIRD_ACCESS_KEY",
             "base_url": "BIRD_BASE_URL",
+            "webhook_signing_key": "BIRD_WEBHOOK_SIGNING_KEY",
         },
     ),
 }
-_SECRET_KEYS = frozenset({"auth_token", "api_secret", "api_token", "access_key"})
+_SECRET_KEYS = frozenset(
+    {"auth_token", "api_secret", "api_token", "access_key", "webhook_signing_key"}
+)
 #: Variables of the environment mode that a config file replaces.
 _ENVIRONMENT_MODE_ONLY = (
     *(name for _, names in _SECTIONS.values() for name in names.values()),

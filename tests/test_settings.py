@@ -114,3 +114,28 @@ def test_serve_without_a_provider_exits_2_naming_every_provider(
     err = capsys.readouterr().err
     assert "no provider is configured. Set TWILIO_*, SIGNALWIRE_* or BIRD_* credentials" in err
     assert "serve --demo" in err
+
+
+def test_webhook_signing_keys_come_from_the_environment() -> None:
+    base = {"TWILIO_ACCOUNT_SID": "AC" + "0" * 32, "TWILIO_AUTH_TOKEN": "token"}
+    settings = Settings.from_env(base)
+    assert settings.twilio is not None
+    assert str(settings.twilio.webhook_signing_key) == "token"  # the auth token by default
+    settings = Settings.from_env({**base, "TWILIO_WEBHOOK_SIGNING_KEY": "other"})
+    assert settings.twilio is not None
+    assert str(settings.twilio.webhook_signing_key) == "other"
+    settings = Settings.from_env(
+        {
+            "BIRD_WORKSPACE_ID": "w",
+            "BIRD_ACCESS_KEY": "k",
+            "SIGNALWIRE_SPACE_URL": "example.signalwire.com",
+            "SIGNALWIRE_PROJECT_ID": "p",
+            "SIGNALWIRE_API_TOKEN": "t",
+        }
+    )
+    assert settings.bird is not None and settings.bird.webhook_signing_key is None
+    assert settings.signalwire is not None and settings.signalwire.webhook_signing_key is None
+    settings = Settings.from_env(
+        {"BIRD_WORKSPACE_ID": "w", "BIRD_ACCESS_KEY": "k", "BIRD_WEBHOOK_SIGNING_KEY": "b"}
+    )
+    assert settings.bird is not None and str(settings.bird.webhook_signing_key) == "b"

@@ -12,6 +12,7 @@ from starlette.responses import Response
 from app import models
 from app.access.ratelimit import RateLimiter
 from app.cache import Fresh
+from app.events import EventBus
 from app.media.links import MediaLinks
 from app.recordings import RecordingService
 from app.schema.http_cache import Freshness
@@ -41,6 +42,7 @@ class Context:
     signer: Signer
     media: MediaLinks
     limiter: RateLimiter
+    events: EventBus
     # How long the answer may be cached (``app.schema.http_cache``): what it serves reports here.
     freshness: Freshness = field(default_factory=Freshness)
     # Errors of a field that still resolved (a listing with one provider down); see

@@ -27,3 +27,7 @@ class ReadRecordings(_Scope):
 
 class ReadMedia(_Scope):
     scope = "media:read"
+
+
+class DeleteRecordings(_Scope):
+    scope = "recordings:delete"

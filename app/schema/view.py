@@ -110,6 +110,7 @@ class GatewayGraphQL(GraphQL[Context, None]):
             signer=request.state.signer,
             media=request.state.media,
             limiter=request.state.limiter,
+            events=request.state.events,
             freshness=freshness,
             stale_paths=request.state.stale_paths,
         )
