@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from graphql import ExecutionResult, GraphQLError
 from strawberry.extensions import SchemaExtension
 from strawberry.types import ExecutionContext
+from strawberry.types.graphql import OperationType
 
 from app.errors import CostLimitExceededError, GatewayError, RateLimitExceededError
 from app.metrics import RATE_LIMITED
@@ -55,6 +56,9 @@ class RequestBudget(SchemaExtension):
             max_batch=settings.max_batch,
         )
         context.request.state.cost = cost  # what a response cache hit is charged
+        if execution.operation_type is not OperationType.QUERY:
+            # Only a query's answer may be kept: a mutation's must run every time.
+            context.freshness.no_store(f"a {execution.operation_type.value}")
         limit = settings.limits.max_cost
         rate = tenant.rate_limit
         if rate is not None and rate.amount < limit:
