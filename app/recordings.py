@@ -4,7 +4,8 @@ Order of checks, cheapest first, so bad input never costs an upstream request:
 the id's format, then whether the provider is configured, then the cache (with
 single-flight), and only then the provider. The id's format is checked here and only
 here (``app.providers.check_id``, from the registry: it needs no configured provider);
-the adapter is handed an id that has passed it.
+the adapter is handed an id that has passed it. A deletion (``delete``) is checked the same
+way, then forgets the recording in the cache (``RecordingCache.forget``).
 
 A service belongs to one tenant: it holds that tenant's adapters only, and everything it
 shares with other tenants (the cache, its single-flight) is keyed by ``scope``, which names

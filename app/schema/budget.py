@@ -9,7 +9,9 @@
    response is HTTP 429 with ``Retry-After`` and RATE_LIMITED.
 
 Either way nothing is executed: the extension sets the operation's result, which Strawberry
-then returns instead of executing (``execution_context.result``). With ``X-Gateway-Cost: 1``
+then returns instead of executing (``execution_context.result``). Mutations are charged the
+same way; their answers are marked ``no-store`` here, so the response cache never keeps one
+(``app.responses``): a mutation must run every time it is sent. With ``X-Gateway-Cost: 1``
 the response's ``extensions.cost`` shows the estimate.
 """
 

@@ -36,7 +36,9 @@ mutation Delete($provider: Provider!, $id: ID!) {
   deleteRecording(provider: $provider, id: $id) { provider id deleted alreadyDeleted }
 }
 """
-ONE = "query One($provider: Provider!, $id: ID!) { recording(provider: $provider, id: $id) { id status } }"
+ONE = """
+query One($provider: Provider!, $id: ID!) { recording(provider: $provider, id: $id) { id status } }
+"""
 
 
 class StateSpy:
