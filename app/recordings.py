@@ -120,14 +120,16 @@ class RecordingService:
         """Delete one recording at its provider, checked as ``fetch`` checks (id format, then
         configured), then forget it: its cache entry becomes NOT_FOUND and every cached answer
         holding it is purged. When the deletion failed after the request may have reached the
-        provider, the entry is dropped instead (the next read asks the provider)."""
+        provider, or was cancelled, the entry is dropped instead (the next read asks)."""
         check_id(provider, recording_id)
         adapter = self.provider(provider)
         key = self._cache.key(self._key_scopes[provider], recording_id)
         try:
             deleted = await adapter.delete(recording_id)
-        except ProviderError as exc:
-            if may_have_acted(exc):
+        except BaseException as exc:
+            # Deleted all the same, maybe (its answer lost, or this request cut short while
+            # the DELETE ran): the cached copy goes, the next read asks the provider.
+            if not isinstance(exc, ProviderError) or may_have_acted(exc):
                 await self._cache.forget(key)
             raise
         gone = RecordingNotFoundError(

@@ -16,11 +16,14 @@ it (only its provider, id and account if it held none).
 
 Every call that reaches the field, refused or not, writes one audit line (``app.audit``):
 tenant, caller (``Principal.caller``), provider, id, request id, outcome (``deleted``,
-``already_deleted``, ``forbidden``, or ``failed`` with the error's code).
+``already_deleted``, ``forbidden``, or ``failed`` with the error's code: the deletion was not
+confirmed, and may still have happened when the provider was unreachable or the request was
+cut short, ``CANCELLED``; the mutation is idempotent, so sending it again settles it).
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 from datetime import UTC, datetime
@@ -84,9 +87,8 @@ class DeletionMutations:
         recording_id = str(id)
         try:
             deletion = await info.context.recordings.delete(provider, recording_id)
-        except Exception as exc:
-            code = exc.code if isinstance(exc, GatewayError) else "INTERNAL_SERVER_ERROR"
-            _audit(info, provider, recording_id, "failed", error=code)
+        except BaseException as exc:  # a request cut short too: the DELETE may have run
+            _audit(info, provider, recording_id, "failed", error=_code(exc))
             raise
         _audit(info, provider, recording_id, "deleted" if deletion.deleted else "already_deleted")
         await _announce(info.context, provider, recording_id, deletion)
@@ -113,6 +115,12 @@ async def _announce(context: Context, provider: Provider, rid: str, deletion: De
         await context.events.publish(event)
     except Exception:
         logger.exception("could not publish the DELETED event of a %s recording", provider.name)
+
+
+def _code(exc: BaseException) -> str:
+    if isinstance(exc, GatewayError):
+        return exc.code
+    return "CANCELLED" if isinstance(exc, asyncio.CancelledError) else "INTERNAL_SERVER_ERROR"
 
 
 def _audit(

@@ -13,7 +13,9 @@ import graphql
 import httpx
 import pytest
 import strawberry
+from starlette.applications import Starlette
 
+from app import providers
 from app.cache import BoundedMemoryCache, Fresh, RecordingCache
 from app.errors import (
     ProviderAuthError,
@@ -24,10 +26,14 @@ from app.errors import (
 )
 from app.models import Provider, Recording, RecordingStatus
 from app.providers.base import may_have_acted
+from app.recordings import RecordingService
+from app.sandbox import Sandbox
 from app.schema.budget import RequestBudget
 from app.schema.cost import estimate
 from app.schema.http_cache import Freshness
 from app.settings import Settings
+from app.upstream.client import Upstream
+from tests.support import upstream_count
 
 pytestmark = pytest.mark.anyio
 
@@ -182,3 +188,36 @@ def test_which_failures_may_have_reached_the_provider() -> None:
     for lost in maybe:
         assert may_have_acted(failure(lost)), lost
     assert may_have_acted(failure(None, ProviderAuthError))
+
+
+class Stalling(httpx.AsyncBaseTransport):
+    """The sandbox, except that a DELETE is never answered (its request was sent)."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self.inner = inner
+        self.deleting = asyncio.Event()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "DELETE":
+            self.deleting.set()
+            await asyncio.Event().wait()
+        return await self.inner.handle_async_request(request)
+
+
+async def test_a_deletion_cut_short_drops_the_cached_copy(
+    sandbox_app: Starlette, sandbox: Sandbox, settings: Settings
+) -> None:
+    transport = Stalling(httpx.ASGITransport(app=sandbox_app))
+    tenant = settings.tenant_settings()["default"]
+    adapters = providers.build_providers(tenant, Upstream(transport, timeout=30))
+    service = RecordingService(adapters, cache())
+    rid = sandbox.sample_ids()["bird"]
+    await service.get(Provider.BIRD, rid)
+    asked = upstream_count(sandbox, rid)
+    deleting = asyncio.ensure_future(service.delete(Provider.BIRD, rid))
+    await transport.deleting.wait()
+    deleting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await deleting
+    assert (await service.get(Provider.BIRD, rid)).id == rid
+    assert upstream_count(sandbox, rid) == asked + 1  # asked again, not the cached copy
