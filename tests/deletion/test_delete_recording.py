@@ -177,6 +177,26 @@ async def test_a_deletion_publishes_deleted_to_the_tenants_subscribers(
     assert [d async for d in theirs] == []  # another tenant hears nothing
 
 
+async def test_a_recording_gone_behind_the_gateways_back_is_announced_once_found_gone(
+    gateway: Stand, sandbox: Sandbox
+) -> None:
+    """Deleted in the provider's console: the gateway still held it as present, so its
+    subscribers hear DELETED from the call that finds it gone; but nobody hears it twice."""
+    rid = sample(sandbox, Provider.BIRD)
+    await gateway.read(Provider.BIRD, rid)
+    sandbox.dataset.delete("bird", rid)
+    bus = await gateway.events()
+    subscription = bus.subscribe("admin")
+    try:
+        assert result(await gateway.delete(Provider.BIRD, rid))["alreadyDeleted"] is True
+        delivery = await asyncio.wait_for(aiter(subscription).__anext__(), 5)
+        assert delivery.event.type is RecordingEventType.DELETED
+        assert result(await gateway.delete(Provider.BIRD, rid))["alreadyDeleted"] is True
+    finally:
+        bus.unsubscribe(subscription)
+    assert [d async for d in subscription] == []
+
+
 async def test_an_uncached_recording_is_announced_with_its_provider_and_id(
     gateway: Stand, sandbox: Sandbox
 ) -> None:
