@@ -12,6 +12,10 @@
 - **TTL policy**: terminal recordings long, others short, NOT_FOUND briefly (stored as
   a sentinel, since aiocache reads a cached ``None`` as a miss); no other error is cached.
 - **Single-flight**: concurrent misses for one key share one upstream fetch.
+- **Deletion** (``forget``): a deleted recording's entry becomes its NOT_FOUND (answers
+  holding it purged); a fetch of it in the air then is not stored. Known window: a fetch
+  by another replica in the air during the deletion may still store the old state for its
+  TTL (nothing shared says it predates the deletion).
 - **Freshness**: each entry keeps the instant it expires (``expires``, unix seconds), so a
   reader learns how long what it got stays fresh (``Fresh.expires``): the HTTP answer's
   ``Cache-Control: max-age`` is worked out from it (``app.schema.http_cache``).
@@ -178,6 +182,9 @@ class RecordingCache:
         # Wall time, not the loop's: entries are shared through Redis by every replica.
         self._clock = clock
         self._inflight: dict[str, asyncio.Future[Fresh]] = {}
+        # Flights of recordings deleted while they were in the air (``forget``): what they
+        # bring back is not stored.
+        self._void: set[asyncio.Future[Fresh]] = set()
         #: Told the keys of recordings stored over a different state (``app.responses``).
         self.on_change: Callable[[Sequence[str]], Awaitable[None]] | None = None
         self._outage = Outage(
@@ -279,7 +286,7 @@ class RecordingCache:
             previous = cached.recording if cached is not None else None
             flight = asyncio.ensure_future(self._load(key, load, previous))
             self._inflight[key] = flight
-            flight.add_done_callback(lambda _: self._inflight.pop(key, None))
+            flight.add_done_callback(lambda done: self._landed(key, done))
         result = "bypassed" if bypassed else "miss"
         try:
             return await asyncio.shield(flight)
@@ -316,6 +323,35 @@ class RecordingCache:
             await self.on_change([key])  # after the write: a miss now reads the new state
         return fresh
 
+    async def forget(
+        self, key: str, gone: RecordingNotFoundError | None = None
+    ) -> Recording | None:
+        """The recording at ``key`` was deleted: from now on it is ``gone`` (that NOT_FOUND,
+        kept for the not-found TTL, answered without asking the provider); with ``gone`` None
+        (it may have been deleted), the entry is dropped and the next read asks the provider.
+
+        A fetch of it still in the air is not joined any more, and what it brings back is not
+        stored (it may predate the deletion). Every cached answer holding it is purged
+        (``on_change``, after the write). Returns the recording the entry held, if any."""
+        flight = self._inflight.pop(key, None)
+        if flight is not None:
+            self._void.add(flight)
+        cached = await self._read(key)
+        previous = cached.recording if isinstance(cached, Fresh) else None
+        if gone is not None and self._policy.not_found:
+            await self._write(key, encode_not_found(gone), self._policy.not_found)
+        else:
+            await self._remove(key)
+        if self.on_change is not None:
+            await self.on_change([key])
+        return previous
+
+    def _landed(self, key: str, flight: asyncio.Future[Fresh]) -> None:
+        """A flight ended: it stops being the key's (unless ``forget`` replaced it)."""
+        if self._inflight.get(key) is flight:
+            del self._inflight[key]
+        self._void.discard(flight)
+
     def _count(self, result: str) -> None:
         if self._backend is not None:
             CACHE_LOOKUPS.labels(result=result).inc()
@@ -335,6 +371,8 @@ class RecordingCache:
             if previous is not None and self.on_change is not None:
                 await self.on_change([key])  # it was there, it is gone (deleted)
             raise
+        if asyncio.current_task() in self._void:  # deleted meanwhile: answer, do not keep
+            return Fresh(recording, self._clock(), key=key)
         return await self._store(key, recording, previous)
 
     async def _read(self, key: str) -> Fresh | RecordingNotFoundError | None:
@@ -351,6 +389,17 @@ class RecordingCache:
         except msgspec.DecodeError as exc:
             logger.warning("ignoring an unreadable cache entry (%s)", exc)
             return None
+
+    async def _remove(self, key: str) -> None:
+        if self._backend is None:
+            return
+        backend = self._backend
+
+        async def remove() -> None:
+            await backend.delete(key)
+
+        with tracing.span("cache.delete"):
+            await self._outage.guard(remove, None)
 
     async def _write(self, key: str, value: str, ttl: int) -> bool:
         """Whether the value was stored."""

@@ -4,7 +4,8 @@ Order of checks, cheapest first, so bad input never costs an upstream request:
 the id's format, then whether the provider is configured, then the cache (with
 single-flight), and only then the provider. The id's format is checked here and only
 here (``app.providers.check_id``, from the registry: it needs no configured provider);
-the adapter is handed an id that has passed it.
+the adapter is handed an id that has passed it. A deletion (``delete``) is checked the same
+way, then forgets the recording in the cache (``RecordingCache.forget``).
 
 A service belongs to one tenant: it holds that tenant's adapters only, and everything it
 shares with other tenants (the cache, its single-flight) is keyed by ``scope``, which names
@@ -15,11 +16,22 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 
 from app.cache import Fresh, KeyScope, RecordingCache
-from app.errors import ProviderNotConfiguredError
+from app.errors import ProviderError, ProviderNotConfiguredError, RecordingNotFoundError
 from app.models import Provider, Recording, RecordingRef
 from app.providers import RecordingProvider, check_id
+from app.providers.base import may_have_acted
+
+
+@dataclass(frozen=True)
+class Deletion:
+    """What ``RecordingService.delete`` did: ``deleted`` by this call (else the provider had
+    it gone already), and the recording as the cache last held it (None: it held none)."""
+
+    deleted: bool
+    last_known: Recording | None
 
 
 class RecordingService:
@@ -103,3 +115,24 @@ class RecordingService:
                 for r in recordings
             )
         )
+
+    async def delete(self, provider: Provider, recording_id: str) -> Deletion:
+        """Delete one recording at its provider, checked as ``fetch`` checks (id format, then
+        configured), then forget it: its cache entry becomes NOT_FOUND and every cached answer
+        holding it is purged. When the deletion failed after the request may have reached the
+        provider, or was cancelled, the entry is dropped instead (the next read asks)."""
+        check_id(provider, recording_id)
+        adapter = self.provider(provider)
+        key = self._cache.key(self._key_scopes[provider], recording_id)
+        try:
+            deleted = await adapter.delete(recording_id)
+        except BaseException as exc:
+            # Deleted all the same, maybe (its answer lost, or this request cut short while
+            # the DELETE ran): the cached copy goes, the next read asks the provider.
+            if not isinstance(exc, ProviderError) or may_have_acted(exc):
+                await self._cache.forget(key)
+            raise
+        gone = RecordingNotFoundError(
+            f"{adapter.label} has no recording {recording_id!r}", provider=provider
+        )
+        return Deletion(deleted, await self._cache.forget(key, gone))

@@ -15,19 +15,28 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from app.access.jwt import InvalidTokenError, JwtVerifier
-from app.access.keys import KeyRing
+from app.access.keys import KeyRing, key_hash
 from app.errors import ConfigError, UnauthenticatedError
 from app.settings import Settings
 from app.tenants import Tenant, Tenants
 from app.upstream import build_transport
 
+#: How many hex digits of an API key's SHA-256 name it in audit lines (``Principal.caller``).
+KEY_ID_DIGITS = 12
+
 
 @dataclass(frozen=True)
 class Principal:
-    """An authenticated caller: the tenant it acts for and the scopes it holds there."""
+    """An authenticated caller: the tenant it acts for and the scopes it holds there.
+
+    ``caller`` names who it is in audit lines, never with a credential: ``key:<first 12 hex
+    digits of the API key's SHA-256>`` (the start of its ``sha256:`` entry in the config),
+    ``jwt:<sub claim>`` (``jwt:-`` without one), or ``anonymous`` when no client auth is
+    configured."""
 
     tenant: Tenant
     scopes: frozenset[str]
+    caller: str = "anonymous"
 
 
 class Authenticator:
@@ -102,7 +111,7 @@ class Authenticator:
         if tenant is None:
             raise UnauthenticatedError("this API key is not valid")
         found = self._tenants[tenant]
-        return Principal(found, found.scopes)
+        return Principal(found, found.scopes, f"key:{key_hash(token)[:KEY_ID_DIGITS]}")
 
     async def _from_jwt(self, token: str) -> Principal:
         if self._jwt is None:
@@ -115,4 +124,4 @@ class Authenticator:
         if tenant is None:
             raise UnauthenticatedError("this token is not valid here")
         scopes = tenant.scopes if claims.scopes is None else tenant.scopes & claims.scopes
-        return Principal(tenant, scopes)
+        return Principal(tenant, scopes, f"jwt:{claims.subject or '-'}")

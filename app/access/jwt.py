@@ -97,6 +97,8 @@ class JwtClaims:
     #: From ``scope`` (space-separated) and ``scp`` (a list, or space-separated); None when
     #: the token has neither claim.
     scopes: frozenset[str] | None
+    #: The ``sub`` claim (who the token was issued to: what audit lines name), if any.
+    subject: str | None = None
 
 
 class InvalidTokenError(Exception):
@@ -254,7 +256,12 @@ class JwtVerifier:
             )
         except jwt.PyJWTError as exc:
             raise InvalidTokenError(_message(exc)) from None
-        verified = JwtClaims(tenant=self._tenant(claims), scopes=_scopes(claims))
+        subject = claims.get("sub")
+        verified = JwtClaims(
+            tenant=self._tenant(claims),
+            scopes=_scopes(claims),
+            subject=subject if isinstance(subject, str) and subject else None,
+        )
         # pyjwt has checked that exp reads as an integer (it may be a numeric string).
         self._verified.put(token, verified, expires_at=int(claims["exp"]) + self._leeway)
         return verified

@@ -13,9 +13,11 @@ too: no redirect, no body over ``max_body_bytes`` (refused from Content-Length b
 reading, else counted while reading), and the recording asked for, not another one.
 
 Every call goes through the account's ``CallGuard`` (``app.resilience``): a metadata GET read to
-its last byte, a listing page, a media download up to its headers are each one guarded call,
-bounded by one deadline, retried when ``send`` marked the failure ``transient``. A media body
-is never retried: once its first byte went to the client, a failure ends the download.
+its last byte, a listing page, a media download up to its headers, a deletion are each one
+guarded call, bounded by one deadline, retried when ``send`` marked the failure ``transient``.
+A media body is never retried: once its first byte went to the client, a failure ends the
+download. A deletion's retry that finds the recording gone after an attempt that may have
+deleted it is a deletion, not an error (``HttpProvider.delete``).
 """
 
 from __future__ import annotations
@@ -159,6 +161,39 @@ class HttpProvider(RecordingProvider):
         if recording.id.lower() != recording_id.lower():  # ids are case-insensitive hex
             raise self.malformed(f"recording {recording.id!r} when asked for {recording_id!r}")
         return recording
+
+    async def delete(self, recording_id: str) -> bool:
+        """``DELETE`` of the recording's metadata URL (Twilio, SignalWire: ``….json``; Bird:
+        the recording): 2xx is deleted now, 404 gone already (see ``RecordingProvider``).
+
+        One guarded call: a DELETE is idempotent, so it is retried on transient failures like
+        a GET. What a retry must not do is turn a success into an error: when an attempt
+        failed after the request may have reached the provider (a timeout, a reset, a 502/504
+        from a proxy whose origin acted) and a later attempt answers 404, that attempt's
+        predecessor deleted it: the answer is "deleted", not "gone already" nor NOT_FOUND.
+        A failure before anything was sent (no connection) or a refusal (429) did nothing.
+        """
+        request = self._upstream.request("DELETE", self.recording_url(recording_id))
+        what = f"recording {recording_id!r}"
+        reached = False  # an earlier attempt may have deleted it, its answer lost
+
+        async def attempt() -> tuple[int, bool]:
+            nonlocal reached
+            try:
+                response = await self.send(request, what=what)
+            except RecordingNotFoundError:
+                return 404, reached
+            except ProviderError as exc:
+                reached = reached or may_have_acted(exc)
+                raise
+            if not 200 <= response.status_code < 300:
+                raise self.malformed(f"HTTP {response.status_code} to the deletion of {what}")
+            return response.status_code, True
+
+        _, deleted = await self.guard.call(
+            attempt, status_of=lambda answer: answer[0], method="DELETE"
+        )
+        return deleted
 
     def parse(self, payload: Mapping[str, Any]) -> Recording:
         """The recording in ``payload``, or PROVIDER_BAD_RESPONSE if it is not one."""
@@ -378,6 +413,18 @@ class HttpProvider(RecordingProvider):
 
 def _status(response: httpx.Response) -> int:
     return response.status_code
+
+
+#: Transport failures that happen before a request is sent: the provider saw nothing.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+
+def may_have_acted(exc: ProviderError) -> bool:
+    """Whether the request that failed with ``exc`` may have been carried out by the provider
+    (its answer lost or replaced): not when it was refused (429) or never sent."""
+    if isinstance(exc, RateLimitedError):
+        return False
+    return not isinstance(exc.__cause__, _NOT_SENT)
 
 
 def _origin(url: httpx.URL) -> tuple[str, str, int | None]:

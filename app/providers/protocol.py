@@ -88,3 +88,12 @@ class RecordingProvider(ABC):
     ) -> ProviderLink:
         """The provider's own credential-free link (``expires_at`` is the wished expiry; the
         link says when it really expires), or MediaDirectUnavailableError."""
+
+    @abstractmethod
+    async def delete(self, recording_id: str) -> bool:
+        """Delete the recording at the provider: True if this call deleted it, False if the
+        provider says it was gone already (a DELETE is idempotent: its 404 is no error).
+
+        Any other failure is a ProviderError. A retried DELETE whose earlier attempt may have
+        reached the provider (its answer lost) and whose retry then finds nothing counts as
+        deleted by this call, not as gone already."""

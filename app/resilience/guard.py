@@ -1,9 +1,10 @@
 """``CallGuard``: one provider account's breaker, deadline, retries and retry budget.
 
 See ``app.resilience`` for the order they apply in. What is retried: an idempotent call
-(every call the gateway makes is a GET) that failed in a way a second try may not, marked by
-the adapter as ``ProviderError.transient`` (a connection error or reset, a timeout, HTTP 502,
-503, 504 or 429), at most ``attempts`` times in all, with exponential backoff and full jitter
+(a GET; a DELETE, whose retry's 404 ``HttpProvider.delete`` reads right) that failed in a way
+a second try may not, marked by the adapter as ``ProviderError.transient`` (a connection error
+or reset, a timeout, HTTP 502, 503, 504 or 429), at most ``attempts`` times in all, with
+exponential backoff and full jitter
 between them (``wait_random_exponential``: a uniform wait up to 0.1 s, 0.2 s, 0.4 s...), or the
 provider's ``Retry-After`` when it gave one no longer than ``retry_after_max`` (a longer one
 is not retried: the caller gets PROVIDER_RATE_LIMITED with ``retryAfter``). No retry starts
@@ -95,13 +96,17 @@ class CallGuard:
         self._exhausted = metrics.RETRY_BUDGET_EXHAUSTED.labels(provider.name)
 
     async def call(
-        self, attempt: Callable[[], Awaitable[T]], *, status_of: Callable[[T], int] | None = None
+        self,
+        attempt: Callable[[], Awaitable[T]],
+        *,
+        status_of: Callable[[T], int] | None = None,
+        method: str = "GET",
     ) -> T:
         """``attempt()``'s result, attempted again on transient failures, within the deadline;
-        every failure a ``GatewayError``. Traced as one upstream span (``app.tracing``) with
-        the answer's HTTP status (``status_of`` reads it off the result; an error's own) and
-        the number of retries."""
-        with tracing.upstream_span(self.provider.value, "GET") as span:
+        every failure a ``GatewayError``. Traced as one upstream span (``app.tracing``) of
+        the HTTP ``method``, with the answer's HTTP status (``status_of`` reads it off the
+        result; an error's own) and the number of retries."""
+        with tracing.upstream_span(self.provider.value, method) as span:
             tries = [0]
             try:
                 result = await self._call(attempt, tries)

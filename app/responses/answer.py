@@ -14,8 +14,10 @@
 
 Requests asking for their cost (``X-Gateway-Cost: 1``) bypass the cache: their answer
 carries it. Every answer of a request the cache considered says ``X-Cache: HIT`` or ``MISS``.
-Only queries are ever kept: the schema has no mutations or subscriptions, so any other
-operation is an error, and answers with errors are never kept.
+Only queries are ever kept: a mutation's answer is ``no-store`` (``app.schema.budget`` marks
+every operation that is not a query), so it is never kept, and ``lookup`` can never find one
+(its key names the document and the operation), so a mutation always runs. Answers with
+errors are never kept either.
 """
 
 from __future__ import annotations

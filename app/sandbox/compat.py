@@ -129,14 +129,19 @@ class CompatApi:
         if record is None or (dot and extension not in {"json", "wav", "mp3"}):
             return self.not_found(request)
         if request.method == "DELETE":
+            if record.status == "deleted":  # soft-deleted: readable, not deletable again
+                return self.not_found(request)
             return self.delete(record)
         if extension == "json":
             return JSONResponse(self.dialect.render(record, Urls.of(request)))
         return await self.media(request, record, extension)
 
     def delete(self, record: SandboxRecording) -> Response:
+        """204 with no body. Twilio keeps the metadata for 40 days, ``status: "deleted"``,
+        readable with ``IncludeSoftDeleted=true`` only, and out of listings and media;
+        SignalWire forgets it at once."""
         dataset = self.sandbox.dataset
-        if record.provider == "twilio":  # Twilio keeps the metadata for 40 days
+        if record.provider == "twilio":
             dataset.put(replace(record, status="deleted", updated=self.sandbox.now()))
         else:
             dataset.delete(record.provider, record.id)

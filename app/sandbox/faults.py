@@ -50,6 +50,9 @@ class Fault:
     extra_headers: tuple[tuple[str, str], ...] = ()
     #: False: no Content-Length, the body is sent in ``CHUNK``-sized messages (chunked).
     declare_length: bool = True
+    #: True: the request reaches the provider first, which acts on it (a DELETE deletes), and
+    #: its answer is replaced by the fault's: a proxy in front that gave up on the answer.
+    reached: bool = False
 
     def headers(self) -> list[tuple[bytes, bytes]]:
         """Raw ASGI headers of the faulty response."""
@@ -111,12 +114,15 @@ class Faults:
         content_type: str | None = None,
         headers: Mapping[str, str] | None = None,
         declare_length: bool = True,
+        reached: bool = False,
     ) -> Fault:
         """Make the next `times` requests to `provider` answer `status`.
 
         The body is the provider's own error body for that status unless `body` is given
         (its content type then defaults to application/json, as a provider would label it).
         `headers` are added to the answer; `declare_length=False` sends it chunked.
+        `reached=True` lets the request reach the provider first (it acts on it; its own
+        answer is dropped), as a 502/504 from a proxy whose origin did the work.
         """
         if provider not in FAULT_PROVIDERS:
             raise ValueError(f"unknown provider {provider!r}; expected one of {FAULT_PROVIDERS}")
@@ -132,6 +138,7 @@ class Faults:
             retry_after=retry_after,
             extra_headers=tuple((headers or {}).items()),
             declare_length=declare_length,
+            reached=reached,
         )
         self._queued.append(fault)
         return fault

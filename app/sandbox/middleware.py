@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import anyio
 from starlette.requests import Request
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.sandbox.web import provider_of, route_path
 
@@ -79,6 +79,8 @@ class SandboxMiddleware:
         if fault is None:
             await self.app(scope, receive, send)
             return
+        if fault.reached:
+            await self.app(scope, receive, _dropped)  # the provider acts; its answer is lost
         await send(
             {"type": "http.response.start", "status": fault.status, "headers": fault.headers()}
         )
@@ -86,3 +88,7 @@ class SandboxMiddleware:
         for index, chunk in enumerate(chunks):
             more = index < len(chunks) - 1
             await send({"type": "http.response.body", "body": chunk, "more_body": more})
+
+
+async def _dropped(message: Message) -> None:
+    """A ``send`` that loses every message: the answer of a request a fault stands in for."""

@@ -9,7 +9,9 @@
    response is HTTP 429 with ``Retry-After`` and RATE_LIMITED.
 
 Either way nothing is executed: the extension sets the operation's result, which Strawberry
-then returns instead of executing (``execution_context.result``). With ``X-Gateway-Cost: 1``
+then returns instead of executing (``execution_context.result``). Mutations are charged the
+same way; their answers are marked ``no-store`` here, so the response cache never keeps one
+(``app.responses``): a mutation must run every time it is sent. With ``X-Gateway-Cost: 1``
 the response's ``extensions.cost`` shows the estimate.
 """
 
@@ -21,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from graphql import ExecutionResult, GraphQLError
 from strawberry.extensions import SchemaExtension
 from strawberry.types import ExecutionContext
+from strawberry.types.graphql import OperationType
 
 from app.errors import CostLimitExceededError, GatewayError, RateLimitExceededError
 from app.metrics import RATE_LIMITED
@@ -55,6 +58,9 @@ class RequestBudget(SchemaExtension):
             max_batch=settings.max_batch,
         )
         context.request.state.cost = cost  # what a response cache hit is charged
+        if execution.operation_type is not OperationType.QUERY:
+            # Only a query's answer may be kept: a mutation's must run every time.
+            context.freshness.no_store(f"a {execution.operation_type.value}")
         limit = settings.limits.max_cost
         rate = tenant.rate_limit
         if rate is not None and rate.amount < limit:

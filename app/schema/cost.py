@@ -9,6 +9,8 @@ can cause. The units (issue 11, "Limits"):
 - each ``recordings``: ``first`` x the providers it lists (``filter.providers``, duplicates
   counted once; without it, every provider the tenant has configured). ``first`` absent or
   null is the resolver's default (20);
+- each ``deleteRecording`` (a mutation): 1, its one DELETE (a retry is no new request, as
+  for every field);
 - each ``media`` or ``mediaUrl`` on a Recording: 1 per recording it is resolved on, that is
   x the recordings its parent yields: 1 under ``recording``, the refs under
   ``recordingsByRef``, ``first`` under ``recordings``' ``edges.node`` and ``nodes`` (a page
@@ -62,6 +64,7 @@ from graphql import (
     NullValueNode,
     ObjectValueNode,
     OperationDefinitionNode,
+    OperationType,
     SelectionSetNode,
     StringValueNode,
     ValueNode,
@@ -103,6 +106,7 @@ class _Place(enum.Enum):
     """The type whose fields a selection set selects: what a field name there means."""
 
     QUERY = "Query"
+    MUTATION = "Mutation"
     CONNECTION = "RecordingConnection"
     EDGE = "RecordingEdge"
     RECORDING = "Recording"
@@ -115,6 +119,8 @@ _INNER = {
     (_Place.EDGE, "node"): _Place.RECORDING,
 }
 _MEDIA_FIELDS = frozenset({"media", "mediaUrl"})
+#: Mutation fields and the upstream requests each makes (its result holds no recording).
+_MUTATIONS = {"deleteRecording": 1}
 
 # A named fragment spread in a place; its cost there does not depend on where it is spread.
 _Key = tuple[str, _Place]
@@ -173,7 +179,9 @@ class _Estimator:
         Fragment costs are solved depth first with an explicit stack (no recursion on the
         document), each once; a spread closing a cycle adds 0.
         """
-        top = self._walk(self.operation.selection_set, _Place.QUERY)
+        mutation = self.operation.operation is OperationType.MUTATION
+        root = _Place.MUTATION if mutation else _Place.QUERY
+        top = self._walk(self.operation.selection_set, root)
         forms: dict[_Key, _Linear] = {}
         costs: dict[_Key, int] = {}
         open_keys: set[_Key] = set()
@@ -239,6 +247,8 @@ class _Estimator:
                 first = self._first(field)
                 return first * self._selected_providers(field), _Place.CONNECTION, first
             return 0, None, 0
+        if place is _Place.MUTATION:
+            return _MUTATIONS.get(name, 0), None, 0
         if place is _Place.RECORDING:
             return (1 if name in _MEDIA_FIELDS else 0), None, 0
         return 0, _INNER.get((place, name)), 1

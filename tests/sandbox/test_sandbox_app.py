@@ -71,6 +71,24 @@ async def test_faults_are_per_provider(client: httpx.AsyncClient, sandbox: Sandb
     assert (signalwire.status_code, signalwire.json()["code"]) == (500, 20500)
 
 
+async def test_a_fault_that_reached_the_provider_lets_it_act_first(
+    client: httpx.AsyncClient, sandbox: Sandbox
+) -> None:
+    """A 504 from a proxy whose origin did the work: the DELETE deleted, its 204 is lost."""
+    rid = sandbox.sample_ids()["bird"]
+    sandbox.faults.inject("bird", 504, reached=True)
+    lost = await client.delete(f"{BIRD}/{rid}", headers=BIRD_HEADERS)
+    assert (lost.status_code, lost.json()["code"]) == (504, "InternalServerError")
+    assert sandbox.dataset.get("bird", rid) is None
+    again = await client.delete(f"{BIRD}/{rid}", headers=BIRD_HEADERS)
+    assert again.status_code == 404
+    # Without ``reached``, the provider never saw it.
+    other = sandbox.sample_ids()["bird"]
+    sandbox.faults.inject("bird", 504)
+    await client.delete(f"{BIRD}/{other}", headers=BIRD_HEADERS)
+    assert sandbox.dataset.get("bird", other) is not None
+
+
 async def test_bird_429_body(client: httpx.AsyncClient, sandbox: Sandbox) -> None:
     sandbox.faults.inject("bird", 429, retry_after=1)
     response = await client.get(BIRD, headers=BIRD_HEADERS)

@@ -153,8 +153,12 @@ async def test_bad_direction_or_time_is_422(client: httpx.AsyncClient) -> None:
 
 async def test_delete_is_204_then_404(client: httpx.AsyncClient, sandbox: Sandbox) -> None:
     rid = sandbox.sample_ids()["bird"]
-    assert (await client.delete(f"{BASE}/{rid}", headers=HEADERS)).status_code == 204
+    deleted = await client.delete(f"{BASE}/{rid}", headers=HEADERS)
+    assert (deleted.status_code, deleted.content) == (204, b"")
     assert (await client.get(f"{BASE}/{rid}", headers=HEADERS)).status_code == 404
+    again = await client.delete(f"{BASE}/{rid}", headers=HEADERS)
+    assert (again.status_code, again.json()["code"]) == (404, "NotFound")
+    assert rid not in {item["id"] for item in await walk(client, limit=99)}
     assert (await client.get(f"{BASE}/{rid}.mp3", headers=HEADERS)).status_code == 404
 
 

@@ -113,6 +113,10 @@ async def test_delete_is_204_then_404(client: httpx.AsyncClient, sandbox: Sandbo
     sid = sandbox.sample_ids()["signalwire"]
     url = f"{BASE}/Recordings/{sid}.json"
     assert (await client.delete(url)).status_code == 401
-    assert (await client.delete(url, auth=AUTH)).status_code == 204
+    deleted = await client.delete(url, auth=AUTH)
+    assert (deleted.status_code, deleted.content) == (204, b"")
     assert (await client.get(url, auth=AUTH)).status_code == 404
     assert (await client.get(f"{BASE}/Recordings/{sid}.mp3")).status_code == 404
+    again = await client.delete(url, auth=AUTH)
+    assert (again.status_code, again.json()["code"], again.json()["status"]) == (404, 20404, 404)
+    assert sid not in {item["sid"] for item in await walk(client, PageSize=1000)}

@@ -211,6 +211,24 @@ async def test_delete_is_204_then_404_and_soft_deleted(
     assert (await client.get(f"{BASE}/Recordings/{sid}", auth=AUTH)).status_code == 404
 
 
+async def test_a_soft_deleted_recording_is_readable_but_not_deletable_again(
+    client: httpx.AsyncClient, sandbox: Sandbox
+) -> None:
+    sid = sandbox.sample_ids()["twilio"]
+    url = f"{BASE}/Recordings/{sid}.json"
+    assert (await client.delete(url, auth=AUTH)).status_code == 204
+    soft = {"IncludeSoftDeleted": "true"}
+    again = await client.delete(url, params=soft, auth=AUTH)
+    assert again.status_code == 404
+    body = again.json()
+    assert (body["code"], body["status"]) == (20404, 404)
+    assert body["more_info"] == "https://www.twilio.com/docs/errors/20404"
+    assert (await client.get(url, params=soft, auth=AUTH)).json()["sid"] == sid
+    media = await client.get(f"{BASE}/Recordings/{sid}.mp3", params=soft, auth=AUTH)
+    assert media.status_code == 404
+    assert sid not in {item["sid"] for item in await walk(client, PageSize=1000)}
+
+
 async def test_media_requires_auth_by_default(client: httpx.AsyncClient, sandbox: Sandbox) -> None:
     sid = sandbox.sample_ids()["twilio"]
     assert (await client.get(f"{BASE}/Recordings/{sid}")).status_code == 401
