@@ -3,6 +3,7 @@ whose lifespan state (its event bus, its webhook work) the test can reach."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import hashlib
@@ -90,15 +91,18 @@ def webhook_env(config: SandboxConfig, base_url: str) -> dict[str, str]:
 
 
 class StateCapture:
-    """An ASGI app in front of another that keeps its lifespan state (``state``)."""
+    """An ASGI app in front of another that keeps its lifespan state (``state``) and the
+    event loop it runs on (``loop``: a server in another thread is reached through it)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
         self.state: dict[str, Any] = {}
+        self.loop: asyncio.AbstractEventLoop | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
             self.state = scope.setdefault("state", {})
+            self.loop = asyncio.get_running_loop()
         await self.app(scope, receive, send)
 
 
