@@ -365,3 +365,21 @@ async def test_verified_deliveries_the_gateway_does_not_act_on_are_ignored_with_
         assert response.status_code == 200, delivery
         assert response.json() == {"outcome": "ignored"}, delivery
     assert sandbox.requests == []
+
+
+async def test_cached_answers_holding_the_old_state_are_purged(
+    gateway: Gateway, sandbox: Sandbox
+) -> None:
+    rid = sandbox.sample_ids()["twilio"]
+    variables = {"provider": "TWILIO", "id": rid}
+    body = {"query": RECORDING_QUERY, "variables": variables}
+    answers = [await gateway.client.post("/graphql", json=body) for _ in range(2)]
+    assert [a.headers["x-cache"] for a in answers] == ["MISS", "HIT"]
+    set_status(sandbox, "twilio", rid, "completed", duration=99)
+    assert (await gateway.deliver(twilio(sandbox, rid, "completed"))).status_code == 200
+    await gateway.webhooks.idle()
+    seen = upstream_count(sandbox, rid)
+    after = await gateway.client.post("/graphql", json=body)
+    assert after.headers["x-cache"] == "MISS"  # the old answer is gone ...
+    assert after.json()["data"]["recording"]["durationSeconds"] == 99
+    assert upstream_count(sandbox, rid) == seen  # ... and the recording came from the cache
