@@ -11,7 +11,8 @@
   write: the response cache purges every answer that held it (``app.responses``).
 - **TTL policy**: terminal recordings long, others short, NOT_FOUND briefly (stored as
   a sentinel, since aiocache reads a cached ``None`` as a miss); no other error is cached.
-- **Single-flight**: concurrent misses for one key share one upstream fetch.
+- **Single-flight**: concurrent misses for one key share one upstream fetch; a forced
+  ``reload`` (a provider webhook said the recording changed) shares it too.
 - **Deletion** (``forget``): a deleted recording's entry becomes its NOT_FOUND (answers
   holding it purged); a fetch of it in the air then is not stored. Known window: a fetch
   by another replica in the air during the deletion may still store the old state for its
@@ -297,6 +298,28 @@ class RecordingCache:
             return Fresh(fallback.recording, now, stale=True, key=key)
         finally:
             self._count(result)
+
+    async def reload(
+        self, key: str, load: Callable[[], Awaitable[Recording]]
+    ) -> tuple[Recording | None, Fresh | None]:
+        """Ask the provider again whatever the cache holds (a webhook said the recording
+        changed), store the answer and return what the key held before (None if nothing)
+        with the new entry (None: the provider has it no more, NOT_FOUND is stored). One
+        load for all: a fetch already in flight for the key is joined rather than doubled
+        (it was asked after the change the webhook announces, or at most a round trip
+        before it), and readers missing meanwhile join this one. ``on_change`` hears of a
+        changed or vanished recording. Other errors are raised."""
+        cached = await self._read(key)
+        previous = cached.recording if isinstance(cached, Fresh) else None
+        flight = self._inflight.get(key)
+        if flight is None:
+            flight = asyncio.ensure_future(self._load(key, load, previous))
+            self._inflight[key] = flight
+            flight.add_done_callback(lambda done: self._landed(key, done))
+        try:
+            return previous, await asyncio.shield(flight)
+        except RecordingNotFoundError:
+            return previous, None
 
     async def store(self, key: str, recording: Recording) -> Fresh:
         """Cache a recording fetched elsewhere (e.g. from a listing); it is fresh for its

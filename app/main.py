@@ -43,6 +43,7 @@ from app.media.links import MediaLinks
 from app.media.proxy import MediaRoute
 from app.metrics import process_exited
 from app.metrics.endpoint import metrics
+from app.models import Provider
 from app.persisted import PersistedQueries
 from app.requestid import RequestIdMiddleware
 from app.responses import ResponseCache
@@ -53,6 +54,7 @@ from app.signing import Signer
 from app.tenants import Tenants
 from app.upstream import build_transport
 from app.upstream.client import Upstream
+from app.webhooks import WebhookRoute, Webhooks
 
 #: Seconds between the warnings of a gateway serving beyond loopback without client auth.
 OPEN_WARNING_INTERVAL = 60.0
@@ -72,6 +74,7 @@ class GatewayState(TypedDict):
     cache_probe: CacheProbe
     responses: ResponseCache | None
     events: EventBus
+    webhooks: Webhooks
 
 
 def create_app(
@@ -130,6 +133,8 @@ def create_app(
             closing.push_async_callback(cache_probe.aclose)
             events = MemoryBus(settings.subscription_queue)
             closing.push_async_callback(events.aclose)
+            webhooks = Webhooks.build(settings, tenants, cache.outage)
+            closing.push_async_callback(webhooks.aclose)  # before the bus and upstream close
             if open_warning is not None:
                 closing.enter_context(_repeat_warning(open_warning, open_warning_interval))
             yield GatewayState(
@@ -143,6 +148,7 @@ def create_app(
                 cache_probe=cache_probe,
                 responses=responses,
                 events=events,
+                webhooks=webhooks,
             )
 
     ide = None
@@ -157,6 +163,7 @@ def create_app(
         # Every method reaches the gate, which refuses all but GET and POST in its own shape.
         Route("/graphql", GraphQLGate(GatewayGraphQL(schema), ide)),
         Route("/media/{token}", MediaRoute(), methods=["GET", "HEAD"]),
+        *(Route(f"/webhooks/{p.value}/{{tenant}}", WebhookRoute(p)) for p in Provider),
     ]
     if settings.graphiql:
         routes.append(Route("/graphiql/{name}", AssetsRoute(), methods=["GET", "HEAD"]))

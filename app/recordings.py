@@ -34,6 +34,15 @@ class Deletion:
     last_known: Recording | None
 
 
+@dataclass(frozen=True)
+class Refreshed:
+    """A recording as the provider gave it just now (None: it has it no more), and what
+    the cache held before (None: nothing)."""
+
+    recording: Recording | None
+    previous: Recording | None
+
+
 class RecordingService:
     """Reads recordings from the configured providers, through the cache."""
 
@@ -90,6 +99,18 @@ class RecordingService:
         adapter = self.provider(provider)
         key = self._cache.key(self._key_scopes[provider], recording_id)
         return await self._cache.fetch(key, lambda: adapter.fetch(recording_id))
+
+    async def refresh(self, provider: Provider, recording_id: str) -> Refreshed:
+        """Ask the provider for the recording again, whatever the cache holds (a webhook
+        said it changed): one upstream call, shared with concurrent readers, and stored, so
+        the next ``get`` is a hit with the new state (answers holding the old one are
+        purged). ``recording`` is None when the provider has it no more (NOT_FOUND, cached
+        as ``get`` caches it); other errors are raised."""
+        check_id(provider, recording_id)
+        adapter = self.provider(provider)
+        key = self._cache.key(self._key_scopes[provider], recording_id)
+        previous, fresh = await self._cache.reload(key, lambda: adapter.fetch(recording_id))
+        return Refreshed(fresh.recording if fresh is not None else None, previous)
 
     async def get_many(self, refs: Sequence[RecordingRef]) -> list[Recording | BaseException]:
         """Each ref's recording or error, in order, all providers queried concurrently."""

@@ -213,6 +213,11 @@ class Settings:
     shutdown_grace: float = 20.0
     #: Events a subscriber's queue holds before the oldest are dropped (``app.events``).
     subscription_queue: int = 100
+    #: Seconds a provider webhook delivery is remembered, to acknowledge and ignore its
+    #: retries (``app.webhooks``): Bird retries for up to 8 hours.
+    webhook_dedupe_ttl: int = 86400
+    #: Verified webhook deliveries being worked on at once; past it, 503 (the provider retries).
+    webhook_max_pending: int = 1000
 
     def tenant_settings(self) -> dict[str, TenantSettings]:
         """Every tenant by name: the config file's, or the environment mode's ``default``."""
@@ -261,6 +266,12 @@ class Settings:
             metrics_token=_metrics_token(env),
             shutdown_grace=_shutdown_grace(env),
             subscription_queue=env.integer("GATEWAY_SUBSCRIPTION_QUEUE", 100, low=1, high=100000),
+            webhook_dedupe_ttl=env.integer(
+                "GATEWAY_WEBHOOK_DEDUPE_TTL", 86400, low=60, high=7 * 24 * 3600
+            ),
+            webhook_max_pending=env.integer(
+                "GATEWAY_WEBHOOK_MAX_PENDING", 1000, low=1, high=100000
+            ),
             host=env.get("GATEWAY_HOST") or "127.0.0.1",
             port=env.integer("GATEWAY_PORT", 8000, low=0, high=65535),
             upstream_timeout=env.number("GATEWAY_UPSTREAM_TIMEOUT", 10.0),
