@@ -49,9 +49,11 @@ class Sandbox:
         for key, url in config.callback_urls.items():
             self._callback_urls[self._account_key(key)] = url
         self.callbacks: list[SentCallback] = []
+        # Deliveries are signed and logged on the wall clock, not `clock`: a receiver checks
+        # Bird's timestamps against its own (tests may replace `courier.clock`).
         self.courier = Courier(
             self.callbacks,
-            self.now,
+            utc_now,
             attempts=config.callback_attempts,
             backoff=config.callback_backoff,
             timeout=config.callback_timeout,
