@@ -13,11 +13,12 @@
 - **Bird**: a webhook subscription's JSON delivery, `{"service", "event", "payload"}` (the
   envelope of Bird's Notifications API). Bird documents no recording event (its voice events
   are the call lifecycle's `voice.inbound`/`voice.outbound`), so the sandbox names its own,
-  `RECORDING_EVENT`, and sends the recording resource as `GET .../recordings/{id}` returns it,
-  on every status change. `MessageBird-Signature` = base64(HMAC-SHA256(signing key,
-  timestamp + "\\n" + URL + "\\n" + the raw SHA-256 digest of the body)), with the timestamp
-  (Unix seconds) in `MessageBird-Request-Timestamp`, signed afresh on each attempt (a receiver
-  refuses old timestamps, and Bird retries for hours); `MessageBird-Request-Id` names the event.
+  `RECORDING_EVENT`, and sends the recording resource as `GET .../recordings/{id}` returns it
+  (less the presigned media `url`, minted per request and short-lived), on every status
+  change. `MessageBird-Signature` = base64(HMAC-SHA256(signing key, timestamp, newline, URL,
+  newline, the raw SHA-256 digest of the body)), the timestamp (Unix seconds) being
+  `MessageBird-Request-Timestamp`, signed afresh on each attempt (a receiver refuses old
+  timestamps, and Bird retries for hours); `MessageBird-Request-Id` names the event.
 
 The signatures are computed here from the providers' published algorithms, on their own: the
 gateway's verifier is tested against them, never the other way round.
@@ -34,7 +35,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from app.sandbox.config import SandboxAccount
 from app.sandbox.data import SandboxRecording
@@ -48,6 +49,15 @@ RECORDING_EVENT = "voice.recording"
 BIRD_SERVICE = "channels"
 FORM = "application/x-www-form-urlencoded"
 JSON = "application/json"
+
+
+def without_userinfo(url: str) -> str:
+    """`url` without the `user:password@` Twilio accepts in a callback URL (it answers a 401
+    challenge with them): what the receiver sees as its URL, what is signed, what is logged."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
 
 
 def twilio_signature(key: str, url: str, params: Mapping[str, str]) -> str:
@@ -83,15 +93,14 @@ class Callback:
     def headers(self, now: datetime) -> dict[str, str]:
         """The headers of one attempt at `now` (Bird's signature covers the time)."""
         headers = {"content-type": self.content_type}
+        url = without_userinfo(self.url)
         if self.provider == "bird":
             timestamp = str(int(now.timestamp()))
-            headers["messagebird-signature"] = bird_signature(
-                self.key, timestamp, self.url, self.body
-            )
+            headers["messagebird-signature"] = bird_signature(self.key, timestamp, url, self.body)
             headers["messagebird-request-timestamp"] = timestamp
             headers["messagebird-request-id"] = self.event_id
             return headers
-        signature = twilio_signature(self.key, self.url, self.params)
+        signature = twilio_signature(self.key, url, self.params)
         headers["x-twilio-signature"] = signature
         if self.provider == "signalwire":
             headers["x-signalwire-signature"] = signature

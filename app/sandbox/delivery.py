@@ -1,11 +1,12 @@
 """Delivering the sandbox's callbacks as the providers do: POST, retry, give up, log.
 
-A delivery that times out, cannot connect, or gets a 5xx or 429 is retried after a delay that
-doubles (`SandboxConfig.callback_backoff`, then twice that, ...), up to
-`SandboxConfig.callback_attempts` attempts in all; any other answer ends it (a 4xx means the
-receiver refused it: the providers do not retry those either). The providers retry for longer
-(Bird for up to 8 hours); the sandbox keeps the same shape, bounded, so a demo pointed at a
-dead URL holds nothing for long. Nothing here raises: a failing callback URL never reaches
+A delivery that times out or cannot connect is retried after a delay that doubles
+(`SandboxConfig.callback_backoff`, then twice that, ...), up to `SandboxConfig.callback_attempts`
+attempts in all, and so is an answer the provider retries: for Twilio and SignalWire a 5xx or
+429 (any other answer ends it), for Bird anything but a 2xx ("If Bird does not receive a 2xx
+response from your webhook endpoint, it will automatically retry"). The providers retry for
+longer (Bird for up to 8 hours); the sandbox keeps the same shape, bounded, so a demo pointed at
+a dead URL holds nothing for long. Nothing here raises: a failing callback URL never reaches
 the sandbox's API.
 
 Every attempt is logged in `Sandbox.callbacks` (`SentCallback`), newest last, and at INFO
@@ -31,7 +32,7 @@ from tenacity import (
     wait_exponential,
 )
 
-from app.sandbox.callbacks import Callback
+from app.sandbox.callbacks import Callback, without_userinfo
 
 logger = logging.getLogger("app.sandbox.callbacks")
 
@@ -65,8 +66,10 @@ class SentCallback:
         return self.status_code is not None and 200 <= self.status_code < 300
 
 
-def retryable(answer: int) -> bool:
-    """Whether a receiver's status asks for another attempt (5xx, 429)."""
+def retryable(provider: str, answer: int) -> bool:
+    """Whether `provider` tries again after the receiver answered `answer`."""
+    if provider == "bird":
+        return not 200 <= answer < 300
     return answer >= 500 or answer in RETRIED_STATUSES
 
 
@@ -105,14 +108,15 @@ class Courier:
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.attempts),
             wait=wait_exponential(multiplier=self.backoff, exp_base=2),
-            retry=retry_if_exception_type(httpx.TransportError) | retry_if_result(retryable),
+            retry=retry_if_exception_type(httpx.TransportError)
+            | retry_if_result(lambda answer: retryable(callback.provider, answer)),
             retry_error_callback=_last_answer,
         )
         numbers = itertools.count(1)
         try:
             answer: int | None = await retrying(self._attempt, client, callback, numbers)
         except Exception:  # never let a callback break the sandbox
-            logger.exception("callback to %s failed unexpectedly", callback.url)
+            logger.exception("callback to %s failed unexpectedly", without_userinfo(callback.url))
             return False
         delivered = answer is not None and 200 <= answer < 300
         if not delivered:
@@ -121,7 +125,7 @@ class Courier:
                 callback.provider,
                 callback.recording_id,
                 callback.status,
-                callback.url,
+                without_userinfo(callback.url),
             )
         return delivered
 
@@ -169,7 +173,7 @@ class Courier:
             callback.recording_id,
             callback.status,
             attempt,
-            callback.url,
+            without_userinfo(callback.url),
             status_code if status_code is not None else error,
         )
 

@@ -31,8 +31,9 @@ class Sandbox:
     `lifecycle` moves recordings through their states (`app.sandbox.lifecycle`); each change
     is called back to the account's callback URL (`callback_url`, set from
     `SandboxConfig.callback_urls` or by `set_callback_url`), and every attempt is logged in
-    `callbacks` (`app.sandbox.delivery.SentCallback`). `public_url` is where the sandbox is
-    reached (the media links in callbacks).
+    `callbacks` (`app.sandbox.delivery.SentCallback`) by `courier`, whose own `clock` (the wall
+    clock) dates and signs them. `public_url` is where the sandbox is reached (the media links
+    in callbacks).
     """
 
     def __init__(self, config: SandboxConfig, dataset: Dataset | None = None) -> None:

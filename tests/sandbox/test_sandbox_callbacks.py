@@ -15,6 +15,7 @@ import base64
 import hashlib
 import hmac
 import json
+import logging
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
@@ -347,6 +348,46 @@ async def test_a_5xx_then_a_2xx_is_delivered_and_a_4xx_is_not_retried(
     hook.answers = [403] * 10
     await run_until(sandbox, "twilio", "completed")
     assert sandbox.callbacks and all(s.attempt == 1 for s in sandbox.callbacks)
+
+
+@pytest.mark.anyio
+async def test_bird_retries_anything_but_a_2xx(hook: Receiver, sandbox: Sandbox) -> None:
+    """Bird: "If Bird does not receive a 2xx response ... it will automatically retry"."""
+    sandbox.set_callback_url("twilio", None)
+    sandbox.set_callback_url("signalwire", None)
+    hook.answers = [403, 404, 200]
+    await sandbox.lifecycle.step()
+    assert [(s.provider, s.attempt, s.status_code) for s in sandbox.callbacks] == [
+        ("bird", 1, 403),
+        ("bird", 2, 404),
+        ("bird", 3, 200),
+    ]
+    ids = {each.headers["messagebird-request-id"] for each in hook.to("/webhooks/bird/default")}
+    assert len(ids) == 1  # one event, delivered three times
+
+
+@pytest.mark.anyio
+async def test_credentials_in_a_callback_url_are_used_but_never_logged(
+    hook: Receiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Twilio accepts `https://user:password@host/...` callback URLs (HTTP auth)."""
+    authority = hook.url.removeprefix("http://")
+    urls = {"twilio": f"http://ops:s3cret-pass@{authority}/tw"}
+    sandbox: Sandbox = create_sandbox_app(config_for(hook, callback_urls=urls)).state.sandbox
+    with caplog.at_level(logging.INFO, logger="app.sandbox.callbacks"):
+        await sandbox.lifecycle.step()
+    [delivery] = hook.to("/tw")
+    assert (
+        delivery.headers["authorization"]
+        == "Basic " + base64.b64encode(b"ops:s3cret-pass").decode()
+    )
+    assert f"{hook.url}/tw" in caplog.text
+    assert "s3cret-pass" not in caplog.text and "ops:" not in caplog.text
+    # Signed over the URL the receiver sees (the credentials are not part of it).
+    signature = twilio_check(
+        sandbox.accounts("twilio")[0].signing_key, delivery.url, form_of(delivery)
+    )
+    assert delivery.headers["x-twilio-signature"] == signature
 
 
 @pytest.mark.anyio
