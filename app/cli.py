@@ -4,7 +4,9 @@
 Without client auth configured (no API keys, no JWT), ``serve`` only listens on a loopback
 address, unless told ``--insecure-no-auth``: it then says so at start and every minute.
 ``serve --demo`` is open on loopback; bound beyond it, it makes a key for the run and
-requires it.
+requires it. Its sandbox's recordings change state every ``--lifecycle-interval`` seconds
+and each change is pushed, signed, to the gateway's own ``/webhooks/<provider>/default``
+(at ``GATEWAY_PUBLIC_URL`` when set), whose signing keys the demo configures to match.
 
 **Shutdown.** On SIGTERM (or Ctrl-C) ``serve`` drains: uvicorn's own graceful shutdown, with
 ``timeout_graceful_shutdown`` set to ``GATEWAY_SHUTDOWN_GRACE``. What uvicorn 0.54 does, found
@@ -53,7 +55,9 @@ What is per worker, and why that is correct or refused:
   key (beyond loopback) travels as its hash.
 - **The demo's sandbox**: each worker mounts its own at ``/sandbox``; the demo data is
   deterministic, so every worker serves the same recordings under the same ids (a worker's
-  provider call may land on another worker's sandbox, which answers the same).
+  provider call may land on another worker's sandbox, which answers the same). For that
+  reason its recordings' clock (``--lifecycle-interval``) is off with several workers: a
+  recording one worker's sandbox created would be missing from the others'.
 - **Per worker, correct**: the memory recording cache (each caches what it fetched, bounded
   by the same TTLs; N workers mean up to N upstream fetches of a key, and N copies in
   memory: use Redis to share one), the memory persisted-query store (a client told
