@@ -91,21 +91,22 @@ class Callback:
     params: Mapping[str, str] = field(default_factory=dict)
 
     def headers(self, now: datetime) -> dict[str, str]:
-        """The headers of one attempt at `now` (Bird's signature covers the time)."""
-        headers = {"content-type": self.content_type}
+        """The headers of one attempt at `now` (Bird's signature covers the time), spelled as
+        the providers spell them."""
+        headers = {"Content-Type": self.content_type}
         url = without_userinfo(self.url)
         if self.provider == "bird":
             timestamp = str(int(now.timestamp()))
-            headers["messagebird-signature"] = bird_signature(self.key, timestamp, url, self.body)
-            headers["messagebird-request-timestamp"] = timestamp
-            headers["messagebird-request-id"] = self.event_id
+            headers["MessageBird-Signature"] = bird_signature(self.key, timestamp, url, self.body)
+            headers["MessageBird-Request-Timestamp"] = timestamp
+            headers["MessageBird-Request-Id"] = self.event_id
             return headers
         signature = twilio_signature(self.key, url, self.params)
-        headers["x-twilio-signature"] = signature
+        headers["X-Twilio-Signature"] = signature
         if self.provider == "signalwire":
-            headers["x-signalwire-signature"] = signature
+            headers["X-SignalWire-Signature"] = signature
         else:
-            headers["i-twilio-idempotency-token"] = self.event_id
+            headers["I-Twilio-Idempotency-Token"] = self.event_id
         return headers
 
 
