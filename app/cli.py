@@ -4,7 +4,9 @@
 Without client auth configured (no API keys, no JWT), ``serve`` only listens on a loopback
 address, unless told ``--insecure-no-auth``: it then says so at start and every minute.
 ``serve --demo`` is open on loopback; bound beyond it, it makes a key for the run and
-requires it.
+requires it. Its sandbox's recordings change state every ``--lifecycle-interval`` seconds
+and each change is pushed, signed, to the gateway's own ``/webhooks/<provider>/default``
+(at ``GATEWAY_PUBLIC_URL`` when set), whose signing keys the demo configures to match.
 
 **Shutdown.** On SIGTERM (or Ctrl-C) ``serve`` drains: uvicorn's own graceful shutdown, with
 ``timeout_graceful_shutdown`` set to ``GATEWAY_SHUTDOWN_GRACE``. What uvicorn 0.54 does, found
@@ -53,7 +55,9 @@ What is per worker, and why that is correct or refused:
   key (beyond loopback) travels as its hash.
 - **The demo's sandbox**: each worker mounts its own at ``/sandbox``; the demo data is
   deterministic, so every worker serves the same recordings under the same ids (a worker's
-  provider call may land on another worker's sandbox, which answers the same).
+  provider call may land on another worker's sandbox, which answers the same). For that
+  reason its recordings' clock (``--lifecycle-interval``) is off with several workers: a
+  recording one worker's sandbox created would be missing from the others'.
 - **Per worker, correct**: the memory recording cache (each caches what it fetched, bounded
   by the same TTLs; N workers mean up to N upstream fetches of a key, and N copies in
   memory: use Redis to share one), the memory persisted-query store (a client told
@@ -98,12 +102,14 @@ from app.metrics import MULTIPROC_DIR
 from app.settings import DEFAULT_TENANT, TENANT_NAME, Settings, is_loopback
 
 if TYPE_CHECKING:
-    from app.sandbox import Sandbox
+    from app.sandbox import Sandbox, SandboxConfig
 
 OPEN_WARNING = (
     "serving on {host} WITHOUT client auth (--insecure-no-auth): anyone who reaches the port "
     "reads every recording"
 )
+#: Seconds between two steps of the demo sandbox's recordings, unless told otherwise.
+DEMO_LIFECYCLE_INTERVAL = 10.0
 #: The environment variable that carries the command line's decisions to each worker.
 WORKER_PLAN = "RECORDING_GATEWAY_WORKER_PLAN"
 
@@ -118,6 +124,8 @@ class Plan:
     demo: bool = False
     open_warning: str | None = None
     demo_key_hash: str | None = None
+    #: Seconds between two ticks of the demo sandbox's recordings (0: they never change).
+    lifecycle_interval: float = 0.0
 
     @property
     def base_url(self) -> str:
@@ -146,6 +154,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             latency=args.latency,
             count=args.recordings,
             failure_rate=args.failure_rate,
+            callbacks=args.callback_url,
+            lifecycle_interval=args.lifecycle_interval,
         )
     return _serve(
         settings,
@@ -154,6 +164,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         demo=args.demo,
         insecure=args.insecure_no_auth,
         workers=workers,
+        lifecycle_interval=args.lifecycle_interval,
     )
 
 
@@ -173,6 +184,47 @@ def _workers(value: str) -> int:
     if count < 1:
         raise argparse.ArgumentTypeError(f"at least 1 process, got {count}")
     return count
+
+
+def _interval(value: str) -> float:
+    """``--lifecycle-interval``: seconds, 0 for none."""
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a number of seconds, got {value!r}") from None
+    if not seconds >= 0:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"0 (off) or more seconds, got {value!r}")
+    return seconds
+
+
+def _callback_url(value: str) -> tuple[str | None, str]:
+    """``--callback-url``: ``URL`` (a gateway's base) or ``NAME=URL`` (a provider or an
+    account id), as (name or None, URL)."""
+    name: str | None = None
+    url = value
+    if not value.startswith(("http://", "https://")):
+        name, _, url = value.partition("=")
+    if not url.startswith(("http://", "https://")) or name == "":
+        raise argparse.ArgumentTypeError(
+            f"URL or PROVIDER=URL (twilio, signalwire, bird, or an account id) with an http(s) "
+            f"URL, got {value!r}"
+        )
+    return name, url
+
+
+def callback_urls(given: Sequence[tuple[str | None, str]]) -> dict[str, str]:
+    """The sandbox's callback URLs from ``--callback-url`` values, in order (later wins): a bare
+    URL is a gateway's base, to which each provider's ``/webhooks/<provider>/default`` is
+    appended; ``NAME=URL`` is one provider's account 0 (or the account of that id)."""
+    from app.sandbox.config import PROVIDERS
+
+    urls: dict[str, str] = {}
+    for name, url in given:
+        if name is None:
+            urls |= {p: f"{url.rstrip('/')}/webhooks/{p}/default" for p in PROVIDERS}
+        else:
+            urls[name] = url
+    return urls
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -197,6 +249,15 @@ def _parser() -> argparse.ArgumentParser:
         help="worker processes on the one port (default 1; see the module's doc for what each "
         "holds)",
     )
+    serve.add_argument(
+        "--lifecycle-interval",
+        type=_interval,
+        default=DEMO_LIFECYCLE_INTERVAL,
+        metavar="SECONDS",
+        help="with --demo: seconds between two steps of the sandbox's recordings, each change "
+        f"pushed to the gateway's webhooks (default {DEMO_LIFECYCLE_INTERVAL:g}; 0: off; off "
+        "with --workers above 1)",
+    )
     keys = commands.add_parser("keys", help="API keys")
     keys_commands = keys.add_subparsers(dest="keys_command", required=True)
     new = keys_commands.add_parser("new", help="print a new API key and the line for the config")
@@ -215,6 +276,24 @@ def _parser() -> argparse.ArgumentParser:
         type=float,
         default=0.0,
         help="share of provider requests failed at random with 503/502/504, seeded (soak tests)",
+    )
+    sandbox.add_argument(
+        "--callback-url",
+        type=_callback_url,
+        action="append",
+        default=[],
+        metavar="[PROVIDER=]URL",
+        help="where status callbacks go, signed as the provider signs them: PROVIDER=URL (twilio, "
+        "signalwire, bird, or an account id) for one account; a bare URL is a gateway, each "
+        "provider's callbacks going to URL/webhooks/<provider>/default. Repeatable",
+    )
+    sandbox.add_argument(
+        "--lifecycle-interval",
+        type=_interval,
+        default=None,
+        metavar="SECONDS",
+        help="seconds between two steps of the recordings' lifecycle (default "
+        f"{DEMO_LIFECYCLE_INTERVAL:g} with a --callback-url, else 0: off)",
     )
     return parser
 
@@ -240,11 +319,21 @@ def _new_key(tenant: str) -> int:
 
 
 def _serve(
-    settings: Settings, host: str, port: int, *, demo: bool, insecure: bool, workers: int = 1
+    settings: Settings,
+    host: str,
+    port: int,
+    *,
+    demo: bool,
+    insecure: bool,
+    workers: int = 1,
+    lifecycle_interval: float = 0.0,
 ) -> int:
     from app.providers import REGISTRY, configured
 
-    plan = Plan(host, port, demo=demo)
+    # Each worker has a sandbox of its own: a recording one of them created would be missing
+    # from the others, so with several workers the demo's recordings stay as seeded.
+    lively = demo and workers == 1
+    plan = Plan(host, port, demo=demo, lifecycle_interval=lifecycle_interval if lively else 0.0)
     if not demo:
         if not settings.client_auth and not is_loopback(host) and not insecure:
             print(
@@ -295,6 +384,7 @@ def _serve(
         from app.demo import banner
 
         print(banner(plan.base_url, sandbox.sample_ids(), api_key), flush=True)
+        print(_lifecycle_note(plan, demo_callback_base(settings, plan), workers), flush=True)
     if workers == 1:
         _run(app, host, port, settings)
     else:
@@ -318,6 +408,38 @@ def _effective(settings: Settings, plan: Plan) -> Settings:
     return replace(demo, api_keys=(plan.demo_key_hash,))
 
 
+def demo_callback_base(settings: Settings, plan: Plan) -> str:
+    """Where the demo's sandbox sends its callbacks: the gateway, at the URL it verifies
+    signatures over (``GATEWAY_PUBLIC_URL`` when set, as a provider would call it)."""
+    return (settings.public_url or plan.base_url).rstrip("/")
+
+
+def demo_sandbox_config(settings: Settings, plan: Plan) -> SandboxConfig:
+    """The demo's sandbox: the demo credentials, its recordings stepping every
+    ``plan.lifecycle_interval`` seconds with each change called back to the gateway's
+    ``/webhooks/<provider>/default``, signed with the keys ``demo_settings`` hands the gateway."""
+    from app.sandbox import DEMO
+
+    urls = callback_urls([(None, demo_callback_base(settings, plan))])
+    return replace(
+        DEMO,
+        callback_urls=urls,
+        lifecycle_interval=plan.lifecycle_interval,
+        public_url=f"{plan.base_url}/sandbox",
+    )
+
+
+def _lifecycle_note(plan: Plan, base: str, workers: int) -> str:
+    if plan.lifecycle_interval > 0:
+        return (
+            f"The demo's recordings change state every {plan.lifecycle_interval:g} s and push "
+            f"signed callbacks to {base}/webhooks/<provider>/default."
+        )
+    if workers > 1:
+        return "The demo's recordings stay as seeded: with --workers above 1 there is no clock."
+    return "The demo's recordings stay as seeded (--lifecycle-interval 0)."
+
+
 def _limited_in_memory(settings: Settings) -> bool:
     """Whether some tenant has a rate limit that would be counted in each process's memory."""
     limited = any(tenant.rate_limit for tenant in settings.tenant_settings().values())
@@ -331,15 +453,18 @@ def _build(settings: Settings, plan: Plan) -> tuple[Starlette, Sandbox | None]:
     if not plan.demo:
         return create_app(settings, open_warning=plan.open_warning), None
     from app.demo import demo_query
-    from app.sandbox import DEMO, create_sandbox_app
+    from app.sandbox import create_sandbox_app
+    from app.sandbox.lifecycle import LifecycleMiddleware
 
-    sandbox_app = create_sandbox_app(DEMO)
+    sandbox_app = create_sandbox_app(demo_sandbox_config(settings, plan))
     sandbox: Sandbox = sandbox_app.state.sandbox
     app = create_app(
         _effective(settings, plan),
         sandbox=sandbox_app,
         graphiql_default=demo_query(sandbox.sample_ids()),
     )
+    # Mounted, the sandbox gets no lifespan of its own: its clock runs in the gateway's.
+    app.add_middleware(LifecycleMiddleware, lifecycle=sandbox.lifecycle)
     return app, sandbox
 
 
@@ -415,21 +540,43 @@ def tune_gc() -> None:
 
 
 def _sandbox(
-    host: str, port: int, *, latency: float, count: int | None, failure_rate: float
+    host: str,
+    port: int,
+    *,
+    latency: float,
+    count: int | None,
+    failure_rate: float,
+    callbacks: Sequence[tuple[str | None, str]] = (),
+    lifecycle_interval: float | None = None,
 ) -> int:
-    from dataclasses import replace
-
     from app.sandbox import DEMO, create_sandbox_app
 
+    urls = callback_urls(callbacks)
+    if lifecycle_interval is None:
+        lifecycle_interval = DEMO_LIFECYCLE_INTERVAL if urls else 0.0
+    local = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
     try:
-        config = replace(DEMO, latency=latency, failure_rate=failure_rate)
+        config = replace(
+            DEMO,
+            latency=latency,
+            failure_rate=failure_rate,
+            callback_urls=urls,
+            lifecycle_interval=lifecycle_interval,
+            public_url=f"http://{local}:{port}",
+        )
         if count is not None:
             config = replace(config, recordings_per_provider=count)
-    except ValueError as exc:  # e.g. a failure rate above 1
+        sandbox = create_sandbox_app(config)
+    except ValueError as exc:  # e.g. a failure rate above 1, a callback for no account
         print(f"recording-gateway: {exc}", file=sys.stderr)
         return 2
-    sandbox = create_sandbox_app(config)
     print(f"Sandbox providers at http://{host}:{port} (Twilio, SignalWire and Bird paths)")
     print(f"Sample ids: {sandbox.state.sandbox.sample_ids()}", flush=True)
+    if lifecycle_interval > 0:
+        where = ", ".join(f"{name} -> {url}" for name, url in urls.items()) or "nowhere"
+        print(
+            f"Recordings change state every {lifecycle_interval:g} s; callbacks: {where}",
+            flush=True,
+        )
     uvicorn.run(sandbox, host=host, port=port)
     return 0

@@ -112,6 +112,7 @@ def _signalwire_sandbox(config: SandboxConfig, url: str) -> dict[str, str]:
         "SIGNALWIRE_SPACE_URL": url,
         "SIGNALWIRE_PROJECT_ID": config.signalwire_project_id,
         "SIGNALWIRE_API_TOKEN": config.signalwire_api_token,
+        "SIGNALWIRE_SIGNING_KEY": config.signalwire_signing_key,  # signs its callbacks
     }
 
 
@@ -134,6 +135,7 @@ def _bird_sandbox(config: SandboxConfig, url: str) -> dict[str, str]:
         "BIRD_WORKSPACE_ID": config.bird_workspace_id,
         "BIRD_ACCESS_KEY": config.bird_access_key,
         "BIRD_BASE_URL": url,
+        "BIRD_WEBHOOK_SIGNING_KEY": config.bird_signing_key,  # signs its webhooks
     }
 
 

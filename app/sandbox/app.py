@@ -11,6 +11,7 @@ from starlette.routing import BaseRoute, Route
 from app.sandbox.bird import BirdApi
 from app.sandbox.compat import CompatApi
 from app.sandbox.config import DEMO, SandboxConfig
+from app.sandbox.lifecycle import LifecycleMiddleware
 from app.sandbox.middleware import SandboxMiddleware
 from app.sandbox.s3 import Presigner, S3Bucket
 from app.sandbox.signalwire import SignalWireDialect
@@ -22,7 +23,8 @@ ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 
 def create_sandbox_app(config: SandboxConfig = DEMO) -> Starlette:
-    """A fresh sandbox (its own dataset, log and faults) at `app.state.sandbox`."""
+    """A fresh sandbox (its own dataset, log and faults) at `app.state.sandbox`; served with
+    its lifespan, its recordings' clock ticks every `config.lifecycle_interval` seconds."""
     sandbox = Sandbox(config)
     presigner = Presigner(sandbox)
     routes: list[BaseRoute] = [
@@ -34,7 +36,11 @@ def create_sandbox_app(config: SandboxConfig = DEMO) -> Starlette:
     served = [describe(route) for route in routes]
     routes.append(sandbox.chaos.route())
     routes.append(Route("/{rest:path}", UnknownRoute(served).respond, methods=ALL_METHODS))
-    app = Starlette(routes=routes, middleware=[Middleware(SandboxMiddleware, sandbox=sandbox)])
+    middleware = [
+        Middleware(LifecycleMiddleware, lifecycle=sandbox.lifecycle),
+        Middleware(SandboxMiddleware, sandbox=sandbox),
+    ]
+    app = Starlette(routes=routes, middleware=middleware)
     app.state.sandbox = sandbox
     return app
 

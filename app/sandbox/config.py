@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 DEMO_TWILIO_ACCOUNT_SID = "AC0f3e5d7c9b1a2e4d6c8b0a1f3e5d7c9b"
 DEMO_TWILIO_AUTH_TOKEN = "5e1c0b9d8a7f6e5d4c3b2a1908f7e6d5"
@@ -20,6 +22,10 @@ DEMO_SIGNALWIRE_PROJECT_ID = "720796a0-8ee9-4350-83bd-2d07a3121f1e"
 DEMO_SIGNALWIRE_API_TOKEN = "PT3f9b1d7e5c3a1f9e7d5c3b1a9f7e5d3c1b9a7f5e3d1c9b"
 DEMO_BIRD_WORKSPACE_ID = "8bc02f53-87ac-48d2-b4fd-c2cf856a305f"
 DEMO_BIRD_ACCESS_KEY = "demo-bird-access-key-5b74ee9e9d45473a82cdf1f7feea6bbd"
+#: The demo space's Signing Key (SignalWire signs its callbacks with it, not the API token).
+DEMO_SIGNALWIRE_SIGNING_KEY = "PSK_9c41d7e2b05a8f36c1e9d4a7b2f05c83e6a1d9b4"
+#: The signing key of the demo workspace's webhook subscription.
+DEMO_BIRD_SIGNING_KEY = "demo-bird-signing-key-0e6f2b9c41d7a8e3"
 
 PROVIDERS = ("twilio", "signalwire", "bird")
 
@@ -31,7 +37,9 @@ class SandboxAccount:
     `account` is the Twilio account sid, SignalWire project id or Bird workspace id (the id in
     the API paths). `secret` is the Twilio auth token, SignalWire API token or Bird access key.
     Only Twilio accounts have an API key pair (`api_key`, `api_secret`), which Twilio accepts
-    in place of the sid and token. Secrets are left out of `repr()`.
+    in place of the sid and token. `signing_key` signs the account's status callbacks: Twilio's
+    auth token, SignalWire's space Signing Key, the Bird webhook subscription's signing key.
+    Secrets are left out of `repr()`.
     """
 
     provider: str
@@ -39,6 +47,7 @@ class SandboxAccount:
     secret: str = field(repr=False)
     api_key: str | None = None
     api_secret: str | None = field(default=None, repr=False)
+    signing_key: str = field(default="", repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +66,8 @@ class SandboxConfig:
     signalwire_api_token: str = field(default=DEMO_SIGNALWIRE_API_TOKEN, repr=False)
     bird_workspace_id: str = DEMO_BIRD_WORKSPACE_ID
     bird_access_key: str = field(default=DEMO_BIRD_ACCESS_KEY, repr=False)
+    signalwire_signing_key: str = field(default=DEMO_SIGNALWIRE_SIGNING_KEY, repr=False)
+    bird_signing_key: str = field(default=DEMO_BIRD_SIGNING_KEY, repr=False)
     recordings_per_provider: int = 36
     seed: int = 2026
     latency: float = 0.0
@@ -67,6 +78,20 @@ class SandboxConfig:
     accounts_per_provider: int = 2
     #: Share of provider requests failed at random (`app.sandbox.chaos`), drawn from `seed`.
     failure_rate: float = 0.0
+    #: Where each account's status callbacks go: a provider name (its account 0) or an account
+    #: id (any account) -> URL. Accounts without one send none (`app.sandbox.lifecycle`).
+    callback_urls: Mapping[str, str] = field(default_factory=dict, hash=False)
+    #: Seconds between two ticks of the recordings' lifecycle while the app runs; 0: no clock
+    #: (tests call `sandbox.lifecycle.step()`).
+    lifecycle_interval: float = 0.0
+    #: Where the sandbox is reached, for the `RecordingUrl` of its callbacks (no request to
+    #: read it from); None: `DEFAULT_PUBLIC_URL`.
+    public_url: str | None = None
+    #: Attempts per callback (the first and the retries), the first retry's delay in seconds
+    #: (doubling after), and each attempt's timeout.
+    callback_attempts: int = 4
+    callback_backoff: float = 1.0
+    callback_timeout: float = 10.0
 
     def __post_init__(self) -> None:
         if self.recordings_per_provider < 0:
@@ -81,6 +106,19 @@ class SandboxConfig:
             raise ValueError("presign_ttl must be > 0")
         if self.s3_base_url is not None:
             object.__setattr__(self, "s3_base_url", self.s3_base_url.rstrip("/"))
+        if self.public_url is not None:
+            object.__setattr__(self, "public_url", self.public_url.rstrip("/"))
+        if self.lifecycle_interval < 0:
+            raise ValueError("lifecycle_interval must be >= 0 (0: no clock)")
+        if self.callback_attempts < 1:
+            raise ValueError("callback_attempts must be >= 1")
+        if self.callback_backoff < 0 or self.callback_timeout <= 0:
+            raise ValueError("callback_backoff must be >= 0 and callback_timeout > 0")
+        for key, url in self.callback_urls.items():
+            if not url.startswith(("http://", "https://")):
+                raise ValueError(f"callback URL for {key!r} must be http(s), got {url!r}")
+        # Frozen, as the rest of the config: a copy nobody can change behind the sandbox.
+        object.__setattr__(self, "callback_urls", MappingProxyType(dict(self.callback_urls)))
 
     def accounts(self, provider: str) -> tuple[SandboxAccount, ...]:
         """Every account `provider` serves, `accounts_per_provider` of them; index 0 is the
@@ -102,10 +140,21 @@ class SandboxConfig:
                 self.twilio_auth_token,
                 self.twilio_api_key,
                 self.twilio_api_secret,
+                signing_key=self.twilio_auth_token,  # Twilio signs with the auth token
             )
         if provider == "signalwire":
-            return SandboxAccount(provider, self.signalwire_project_id, self.signalwire_api_token)
-        return SandboxAccount(provider, self.bird_workspace_id, self.bird_access_key)
+            return SandboxAccount(
+                provider,
+                self.signalwire_project_id,
+                self.signalwire_api_token,
+                signing_key=self.signalwire_signing_key,
+            )
+        return SandboxAccount(
+            provider,
+            self.bird_workspace_id,
+            self.bird_access_key,
+            signing_key=self.bird_signing_key,
+        )
 
 
 def _derived_account(provider: str, seed: int, index: int) -> SandboxAccount:
@@ -116,21 +165,37 @@ def _derived_account(provider: str, seed: int, index: int) -> SandboxAccount:
         return hashlib.sha256(material).hexdigest()
 
     if provider == "twilio":
+        token = draw("auth-token")[:32]
         return SandboxAccount(
             provider,
             account=f"AC{draw('sid')[:32]}",
-            secret=draw("auth-token")[:32],
+            secret=token,
             api_key=f"SK{draw('api-key')[:32]}",
             api_secret=draw("api-secret")[:32],
+            signing_key=token,
         )
     if provider == "signalwire":
-        return SandboxAccount(provider, _uuid(draw("project")), f"PT{draw('api-token')[:48]}")
-    return SandboxAccount(provider, _uuid(draw("workspace")), f"sandbox-bird-{draw('key')[:40]}")
+        return SandboxAccount(
+            provider,
+            _uuid(draw("project")),
+            f"PT{draw('api-token')[:48]}",
+            signing_key=f"PSK_{draw('signing-key')[:40]}",
+        )
+    return SandboxAccount(
+        provider,
+        _uuid(draw("workspace")),
+        f"sandbox-bird-{draw('key')[:40]}",
+        signing_key=f"sandbox-bird-signing-{draw('signing-key')[:32]}",
+    )
 
 
 def _uuid(digest: str) -> str:
     """A version-4 UUID string (the form the providers' ids take) from 32 hex digits."""
     return str(uuid.UUID(hex=digest[:32], version=4))
 
+
+#: Where the sandbox says it is reached when `SandboxConfig.public_url` is not set: the
+#: address `recording-gateway sandbox` listens on by default.
+DEFAULT_PUBLIC_URL = "http://127.0.0.1:9000"
 
 DEMO = SandboxConfig()
