@@ -23,6 +23,7 @@ from strawberry.types import ExecutionContext
 from app.schema.budget import RequestBudget
 from app.schema.documents import CachedDocuments, DocumentCache
 from app.schema.errors import ErrorCodes, ensure_codes
+from app.schema.mutations import Mutation
 from app.schema.queries import Query
 from app.schema.validation import bound_overlap_checks
 from app.settings import RequestLimits
@@ -65,6 +66,7 @@ def build_schema(limits: RequestLimits, *, budget: bool = True) -> GatewaySchema
     bound_overlap_checks()
     return GatewaySchema(
         query=Query,
+        mutation=Mutation,
         suggestions=limits.introspection,
         config=StrawberryConfig(disable_field_suggestions=not limits.introspection),
         extensions=[

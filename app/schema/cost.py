@@ -13,7 +13,12 @@ can cause. The units (issue 11, "Limits"):
   x the recordings its parent yields: 1 under ``recording``, the refs under
   ``recordingsByRef``, ``first`` under ``recordings``' ``edges.node`` and ``nodes`` (a page
   holds at most ``first`` recordings, however many providers are merged into it; selecting
-  both ``edges.node`` and ``nodes`` resolves, and counts, both).
+  both ``edges.node`` and ``nodes`` resolves, and counts, both);
+- each ``transcriptions`` on a Recording: ``TRANSCRIPTION_CALLS`` (the most upstream calls
+  listing one recording's transcriptions makes: pages, and Bird's text downloads) per
+  recording it is resolved on, multiplied as ``media`` is; a cached list costs nothing when
+  it runs, but the estimate cannot know it will be cached;
+- each ``requestTranscription`` (a mutation): 1.
 
 Fragments (named, inline, nested, reused) are followed, every alias counts, and ``@skip`` /
 ``@include`` are honoured. Everything else (``__typename``, introspection, scalars, fields this
@@ -68,6 +73,7 @@ from graphql import (
     VariableNode,
 )
 
+from app.providers.protocol import TRANSCRIPTION_CALLS
 from app.schema.connection import DEFAULT_PAGE_SIZE
 
 
@@ -238,8 +244,12 @@ class _Estimator:
             if name == "recordings":
                 first = self._first(field)
                 return first * self._selected_providers(field), _Place.CONNECTION, first
+            if name == "requestTranscription":
+                return 1, None, 0
             return 0, None, 0
         if place is _Place.RECORDING:
+            if name == "transcriptions":
+                return TRANSCRIPTION_CALLS, None, 0
             return (1 if name in _MEDIA_FIELDS else 0), None, 0
         return 0, _INNER.get((place, name)), 1
 
