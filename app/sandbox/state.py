@@ -12,6 +12,7 @@ from app.sandbox.data import Dataset
 from app.sandbox.faults import Faults
 from app.sandbox.middleware import SeenRequest
 from app.sandbox.seeding import build_dataset
+from app.sandbox.transcriptions import TranscriptionStore
 
 
 def utc_now() -> datetime:
@@ -30,6 +31,8 @@ class Sandbox:
     def __init__(self, config: SandboxConfig, dataset: Dataset | None = None) -> None:
         self.config = config
         self.dataset = dataset if dataset is not None else build_dataset(config)
+        #: Transcriptions of the recordings (``app.sandbox.transcriptions``).
+        self.transcriptions = TranscriptionStore.seeded(self.dataset)
         self.requests: list[SeenRequest] = []
         self.faults = Faults()
         self.chaos = Chaos(config.failure_rate, config.seed)
