@@ -8,16 +8,20 @@ from typing import Any
 
 import httpx
 import pytest
+from graphql import parse
 from starlette.applications import Starlette
 
 from app.access.keys import new_key
 from app.providers.protocol import TRANSCRIPTION_CALLS
 from app.sandbox import Sandbox, SandboxConfig
+from app.schema.cost import estimate
 from app.settings import Settings
 from tests.access.support import TenantSpec, bearer, write_config
 from tests.support import gateway_client, graphql
 
 pytestmark = pytest.mark.anyio
+
+C = TRANSCRIPTION_CALLS
 
 TRANSCRIBER, READER = new_key(), new_key()
 TENANTS = {
@@ -268,3 +272,31 @@ async def test_the_response_cache_never_keeps_a_mutation(
     ids = {r.json()["data"]["requestTranscription"]["id"] for r in (first, second)}
     assert len(ids) == 2, "both ran"
     assert [s.method for s in sandbox.requests_to("bird")] == ["POST", "POST"]
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ('{ recording(provider: TWILIO, id: "1") { transcriptions { id text } } }', 1 + C),
+        (
+            '{ recording(provider: TWILIO, id: "1") '
+            "{ a: transcriptions { id } b: transcriptions { id } } }",
+            1 + 2 * C,
+        ),
+        (
+            '{ recordingsByRef(refs: [{provider: TWILIO, id: "1"}, {provider: BIRD, id: "2"}]) '
+            "{ transcriptions { id } } }",
+            2 + 2 * C,
+        ),
+        ("{ recordings(first: 10) { nodes { transcriptions { id } } } }", 30 + 10 * C),
+        (
+            "{ recordings(first: 5) { edges { node { ...T } } } } "
+            "fragment T on Recording { transcriptions { id } }",
+            15 + 5 * C,
+        ),
+        ('{ recording(provider: BIRD, id: "1") { transcriptions @skip(if: true) { id } } }', 1),
+        ('mutation { requestTranscription(provider: BIRD, id: "1") { id } }', 1),
+    ],
+)
+def test_the_estimate_counts_each_transcriptions_selection(query: str, expected: int) -> None:
+    assert estimate(parse(query), None, None, providers=3) == expected

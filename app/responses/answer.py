@@ -14,8 +14,8 @@
 
 Requests asking for their cost (``X-Gateway-Cost: 1``) bypass the cache: their answer
 carries it. Every answer of a request the cache considered says ``X-Cache: HIT`` or ``MISS``.
-Only queries are ever kept: the schema has no mutations or subscriptions, so any other
-operation is an error, and answers with errors are never kept.
+Only queries are ever kept: a mutation's answer says ``no-store`` (its resolver marks the
+request's ``Freshness``, e.g. ``requestTranscription``), and answers with errors are never kept.
 """
 
 from __future__ import annotations
