@@ -7,7 +7,8 @@ the provider is configured, then the cache (single-flight, tenant-scoped keys:
 
 Asking for a transcription drops the cached transcriptions of that recording, whatever the
 provider answered (a request that timed out may still have been acted on), so the next read
-asks the provider, and every cached GraphQL answer holding them is purged (``on_change``).
+asks the provider, and every cached GraphQL answer holding them is purged (``on_change``);
+only UNSUPPORTED_BY_PROVIDER, refused before any call, leaves them.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import re
 from collections.abc import Sequence
 
 from app.cache import FreshTranscriptions, RecordingCache
-from app.errors import BadUserInputError
+from app.errors import BadUserInputError, UnsupportedByProviderError
 from app.models import Provider, RecordingRef, Transcription
 from app.providers import check_id
 from app.recordings import RecordingService
@@ -72,7 +73,12 @@ async def request(
     check_id(provider, recording_id)
     adapter = service.provider(provider)
     key = _key(service, provider, recording_id)
+    asked = True
     try:
         return await adapter.request_transcription(recording_id, locale)
+    except UnsupportedByProviderError:
+        asked = False  # refused before any call: nothing changed upstream
+        raise
     finally:
-        await service.cache.forget(key)
+        if asked:
+            await service.cache.forget(key)

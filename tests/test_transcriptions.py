@@ -203,11 +203,16 @@ async def test_the_others_cannot(
     provider: str, client: httpx.AsyncClient, sandbox: Sandbox
 ) -> None:
     (rid,) = transcribed(sandbox, provider.lower())
+    request = {"query": ONE, "variables": {"provider": provider, "id": rid}}
+    await client.post("/graphql", json=request, headers=bearer(TRANSCRIBER))
+    sandbox.requests.clear()
     body = (await ask(client, {"provider": provider, "id": rid, "locale": "en-US"})).json()
     assert body["data"] == {"requestTranscription": None}
     (error,) = body["errors"]
     assert error["extensions"] == {"code": "UNSUPPORTED_BY_PROVIDER", "provider": provider}
     assert sandbox.requests == []
+    cached = await client.post("/graphql", json=request, headers=bearer(TRANSCRIBER))
+    assert cached.headers["x-cache"] == "HIT", "nothing changed: nothing purged"
 
 
 @pytest.mark.parametrize(
