@@ -17,6 +17,12 @@
   holding it purged); a fetch of it in the air then is not stored. Known window: a fetch
   by another replica in the air during the deletion may still store the old state for its
   TTL (nothing shared says it predates the deletion).
+- **Transcriptions** of a recording are one entry of their own (``transcriptions_key``,
+  beside the recording's key, tenant-scoped like it), with the same TTL policy: all of them
+  settled (completed or failed) long, any still running short, none at all (yet) as briefly
+  as NOT_FOUND. A change is told to ``on_change`` like a recording's; ``forget`` drops one
+  (a transcription was just asked for). No stale window and no NOT_FOUND entry: an error
+  reading them is not cached.
 - **Freshness**: each entry keeps the instant it expires (``expires``, unix seconds), so a
   reader learns how long what it got stays fresh (``Fresh.expires``): the HTTP answer's
   ``Cache-Control: max-age`` is worked out from it (``app.schema.http_cache``).
@@ -57,7 +63,7 @@ from redis.backoff import NoBackoff
 from app import tracing
 from app.errors import ProviderUnavailableError, RateLimitedError, RecordingNotFoundError
 from app.metrics import CACHE_AVAILABLE, CACHE_LOOKUPS, CACHE_OUTAGES
-from app.models import Provider, Recording
+from app.models import Provider, Recording, Transcription
 from app.outages import COOLDOWN, Outage
 from app.settings import CacheSettings
 
@@ -84,6 +90,13 @@ class TtlPolicy:
     def for_recording(self, recording: Recording) -> int:
         return self.terminal if recording.status.is_terminal else self.active
 
+    def for_transcriptions(self, transcriptions: Sequence[Transcription]) -> int:
+        """Settled ones long, running ones short, none (yet) as briefly as NOT_FOUND."""
+        if not transcriptions:
+            return self.not_found
+        settled = all(t.status.is_terminal for t in transcriptions)
+        return self.terminal if settled else self.active
+
 
 @dataclass(frozen=True)
 class Fresh:
@@ -97,6 +110,22 @@ class Fresh:
     expires: float
     stale: bool = False
     key: str = field(default="", compare=False)
+
+
+@dataclass(frozen=True)
+class FreshTranscriptions:
+    """A recording's transcriptions, newest first, and the instant (unix seconds) their
+    cache entry expires; ``key`` as ``Fresh.key`` (what an answer holding them is tagged
+    with)."""
+
+    transcriptions: tuple[Transcription, ...]
+    expires: float
+    key: str = field(default="", compare=False)
+
+    @property
+    def settled(self) -> bool:
+        """True when none of them will change any more (the answer may be cached)."""
+        return all(t.status.is_terminal for t in self.transcriptions)
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,6 +215,7 @@ class RecordingCache:
         # Flights of recordings deleted while they were in the air (``forget``): what they
         # bring back is not stored.
         self._void: set[asyncio.Future[Fresh]] = set()
+        self._inflight_transcriptions: dict[str, asyncio.Future[FreshTranscriptions]] = {}
         #: Told the keys of recordings stored over a different state (``app.responses``).
         self.on_change: Callable[[Sequence[str]], Awaitable[None]] | None = None
         self._outage = Outage(
@@ -224,6 +254,12 @@ class RecordingCache:
     def key(scope: KeyScope, recording_id: str) -> str:
         """The one key builder: the account's part (``scoped``), then the recording id."""
         return scope.prefix + recording_id
+
+    @staticmethod
+    def transcriptions_key(scope: KeyScope, recording_id: str) -> str:
+        """The key of a recording's transcriptions: the recording's key, then what it holds
+        and the shape it is stored in (so entries of an older shape are never read)."""
+        return f"{scope.prefix}{recording_id}:transcriptions:{TRANSCRIPTIONS_SHAPE}"
 
     @staticmethod
     def response_key(
@@ -375,6 +411,64 @@ class RecordingCache:
             del self._inflight[key]
         self._void.discard(flight)
 
+    async def fetch_transcriptions(
+        self, key: str, load: Callable[[], Awaitable[tuple[Transcription, ...]]]
+    ) -> FreshTranscriptions:
+        """A recording's cached transcriptions, else ``load()`` once for all concurrent
+        callers, then cached by ``TtlPolicy.for_transcriptions``."""
+        cached = await self._read_transcriptions(key)
+        bypassed = not self._outage.healthy
+        now = self._clock()
+        if cached is not None and now < cached.expires:
+            self._count("hit")
+            return replace(cached, key=key)
+        flight = self._inflight_transcriptions.get(key)
+        if flight is None:
+            previous = cached.transcriptions if cached is not None else None
+            flight = asyncio.ensure_future(self._load_transcriptions(key, load, previous))
+            self._inflight_transcriptions[key] = flight
+            flight.add_done_callback(lambda _: self._inflight_transcriptions.pop(key, None))
+        try:
+            return await asyncio.shield(flight)
+        finally:
+            self._count("bypassed" if bypassed else "miss")
+
+    async def drop_transcriptions(self, key: str) -> None:
+        """Drop the transcriptions entry at ``key`` (what it held is known to be out of date)
+        and tell ``on_change``, so that no cached answer still holds it."""
+        await self._remove(key)
+        if self.on_change is not None:
+            await self.on_change([key])
+
+    async def _load_transcriptions(
+        self,
+        key: str,
+        load: Callable[[], Awaitable[tuple[Transcription, ...]]],
+        previous: tuple[Transcription, ...] | None,
+    ) -> FreshTranscriptions:
+        found = tuple(await load())
+        now = self._clock()
+        ttl = self._policy.for_transcriptions(found)
+        stored = False
+        if ttl and self._backend is not None:
+            entry = _TranscriptionsEntry(transcriptions=found, expires=now + ttl)
+            stored = await self._write(key, _ENCODER.encode(entry).decode(), ttl)
+        fresh = FreshTranscriptions(found, now + ttl if stored else now, key=key)
+        if previous is not None and previous != found and self.on_change is not None:
+            await self.on_change([key])
+        return fresh
+
+    async def _read_transcriptions(self, key: str) -> FreshTranscriptions | None:
+        value = await self._get(key)
+        if value is None:
+            return None
+        try:
+            entry = _TRANSCRIPTIONS_DECODER.decode(value)
+        except msgspec.DecodeError as exc:
+            logger.warning("ignoring an unreadable cache entry (%s)", exc)
+            return None
+        return FreshTranscriptions(entry.transcriptions, entry.expires)
+
     def _count(self, result: str) -> None:
         if self._backend is not None:
             CACHE_LOOKUPS.labels(result=result).inc()
@@ -399,12 +493,7 @@ class RecordingCache:
         return await self._store(key, recording, previous)
 
     async def _read(self, key: str) -> Fresh | RecordingNotFoundError | None:
-        if self._backend is None:
-            return None
-        backend = self._backend
-        with tracing.span("cache.get") as span:
-            value = await self._outage.guard(lambda: backend.get(key), None)
-            span.set("cache.hit", value is not None)
+        value = await self._get(key)
         if value is None:
             return None
         try:
@@ -423,6 +512,16 @@ class RecordingCache:
 
         with tracing.span("cache.delete"):
             await self._outage.guard(remove, None)
+
+    async def _get(self, key: str) -> Any:
+        """The raw value at ``key``, or None (none, no backend, or the backend failing)."""
+        if self._backend is None:
+            return None
+        backend = self._backend
+        with tracing.span("cache.get") as span:
+            value = await self._outage.guard(lambda: backend.get(key), None)
+            span.set("cache.hit", value is not None)
+        return value
 
     async def _write(self, key: str, value: str, ttl: int) -> bool:
         """Whether the value was stored."""
@@ -467,8 +566,16 @@ class _Entry(msgspec.Struct, omit_defaults=True, forbid_unknown_fields=True):
     not_found: _NotFound | None = None
 
 
+class _TranscriptionsEntry(msgspec.Struct, forbid_unknown_fields=True):
+    """What a transcriptions key holds: a recording's transcriptions and when they expire."""
+
+    transcriptions: tuple[Transcription, ...]
+    expires: float
+
+
 _ENCODER = msgspec.json.Encoder()
 _DECODER = msgspec.json.Decoder(_Entry)
+_TRANSCRIPTIONS_DECODER = msgspec.json.Decoder(_TranscriptionsEntry)
 
 
 def shape_of(entry: type[msgspec.Struct]) -> str:
@@ -483,6 +590,7 @@ def shape_of(entry: type[msgspec.Struct]) -> str:
 
 
 SHAPE = shape_of(_Entry)
+TRANSCRIPTIONS_SHAPE = shape_of(_TranscriptionsEntry)
 
 
 def encode(recording: Recording, expires: float = 0.0) -> str:

@@ -21,6 +21,7 @@ Every error a client can see is a ``GatewayError`` and carries a stable ``code``
     ├── ProviderNotConfiguredError       PROVIDER_NOT_CONFIGURED
     ├── RecordingNotFoundError           NOT_FOUND
     ├── MediaDirectUnavailableError      MEDIA_DIRECT_UNAVAILABLE (no credential-free link)
+    ├── UnsupportedByProviderError       UNSUPPORTED_BY_PROVIDER (no such operation there)
     ├── MediaLinkError                   (GET /media/{token} only; never a GraphQL error)
     │   ├── MediaLinkInvalidError        MEDIA_LINK_INVALID  -> 403 (bad or tampered token)
     │   ├── MediaLinkExpiredError        MEDIA_LINK_EXPIRED  -> 410
@@ -205,6 +206,13 @@ class MediaDirectUnavailableError(GatewayError):
     """The provider has no link to the media that works without the gateway's credentials."""
 
     code = "MEDIA_DIRECT_UNAVAILABLE"
+
+
+class UnsupportedByProviderError(GatewayError):
+    """The provider's API offers no way to do what was asked (e.g. transcribe an existing
+    Twilio recording): refused before any upstream call."""
+
+    code = "UNSUPPORTED_BY_PROVIDER"
 
 
 class MediaLinkError(GatewayError):

@@ -48,6 +48,25 @@ _TERMINAL = frozenset(
 )
 
 
+class TranscriptionStatus(enum.Enum):
+    """A transcription's life cycle, normalised across providers; text is there at COMPLETED.
+
+    Twilio and SignalWire: ``in-progress``, ``completed``, ``failed``. Bird: ``accepted``
+    (QUEUED), ``ongoing``, ``available`` (COMPLETED), ``absent`` and ``failed`` (FAILED: no
+    text will come). Values a provider adds later are UNKNOWN."""
+
+    QUEUED = "queued"
+    IN_PROGRESS = "in-progress"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    UNKNOWN = "unknown"
+
+    @property
+    def is_terminal(self) -> bool:
+        """True when the transcription will not change any more (safe to cache long)."""
+        return self in (TranscriptionStatus.COMPLETED, TranscriptionStatus.FAILED)
+
+
 class MediaFormat(enum.Enum):
     """Audio containers a provider can serve."""
 
@@ -103,6 +122,22 @@ class Recording:
     error_code: str | None = None
     media_formats: tuple[MediaFormat, ...] = ()
     raw: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Transcription:
+    """One transcription of a recording, normalised. ``text`` is None until it is COMPLETED
+    (and for a Bird transcription whose text the gateway did not read: see the adapter)."""
+
+    provider: Provider
+    id: str
+    recording_id: str
+    status: TranscriptionStatus
+    provider_status: str
+    text: str | None = None
+    locale: str | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
 
 
 @dataclass(frozen=True)

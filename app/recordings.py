@@ -89,6 +89,11 @@ class RecordingService:
             self.provider(provider)  # raises PROVIDER_NOT_CONFIGURED
             raise
 
+    @property
+    def cache(self) -> RecordingCache:
+        """The cache this service reads through (``app.transcriptions`` shares it)."""
+        return self._cache
+
     async def get(self, provider: Provider, recording_id: str) -> Recording:
         """One recording, or a GatewayError (NOT_FOUND when the provider has none)."""
         return (await self.fetch(provider, recording_id)).recording

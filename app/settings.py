@@ -129,7 +129,7 @@ class UpstreamSettings:
 #: What a tenant may do when its config names no scopes (and all there is to name).
 DEFAULT_SCOPES = frozenset({"recordings:read", "media:read"})
 #: Deleting recordings is granted only when a tenant's config (or a JWT) names it.
-SCOPES = DEFAULT_SCOPES | {"recordings:delete"}
+SCOPES = DEFAULT_SCOPES | {"recordings:delete", "transcriptions:request"}
 #: The tenant of the environment mode.
 DEFAULT_TENANT = "default"
 TENANT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")

@@ -315,26 +315,10 @@ class HttpProvider(RecordingProvider):
         """GET ``url`` and return its JSON object: not a redirect, at most ``max_body_bytes``;
         one guarded call, its body read within the deadline."""
         request = self._upstream.request("GET", url, **kwargs)
-
-        async def attempt() -> tuple[int, bytes]:
-            response = await self.send(request, what=what, stream=True)
-            try:
-                if 300 <= response.status_code < 400:
-                    raise self.malformed(f"a redirect (HTTP {response.status_code}) for {what}")
-                return response.status_code, await self._bounded_body(response)
-            except httpx.TransportError as exc:  # cut, reset or stalled in the body
-                raise self._transport_error(exc, "broke off its answer") from exc
-            finally:
-                await response.aclose()
-
-        _, body = await self.guard.call(attempt, status_of=lambda answer: answer[0])
-        try:
-            payload = json.loads(body)
-        except ValueError as exc:
-            raise self.malformed("a body that is not JSON") from exc
-        if not isinstance(payload, Mapping):
-            raise self.malformed("JSON that is not an object")
-        return payload
+        _, body = await self.guard.call(
+            lambda: self._read_answer(request, what), status_of=lambda answer: answer[0]
+        )
+        return self._json_object(body)
 
     async def _bounded_body(self, response: httpx.Response) -> bytes:
         """The body, or PROVIDER_BAD_RESPONSE as soon as it is known to exceed the cap."""
@@ -350,6 +334,70 @@ class HttpProvider(RecordingProvider):
                 raise self.malformed(f"a body over {limit} bytes")
             chunks.append(chunk)
         return b"".join(chunks)
+
+    async def post_json(
+        self, url: str, payload: Mapping[str, Any], *, what: str = "such resource"
+    ) -> Mapping[str, Any]:
+        """POST ``payload`` as JSON and return the JSON object answered; one guarded call,
+        retried only after a 429 (the provider did not act on it): a POST that may have
+        reached the provider (a timeout, a reset, a 5xx) is never sent twice."""
+        body = json.dumps(payload, separators=(",", ":")).encode()
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        request = self._upstream.request("POST", url, headers=headers, content=body)
+
+        async def attempt() -> tuple[int, bytes]:
+            try:
+                return await self._read_answer(request, what)
+            except ProviderError as exc:
+                if exc.transient != "429":
+                    exc.transient = None
+                raise
+
+        _, answer = await self.guard.call(attempt, status_of=lambda answer: answer[0])
+        return self._json_object(answer)
+
+    async def get_text(self, url: str, *, what: str = "such resource") -> str:
+        """GET ``url`` as UTF-8 text (at most ``max_body_bytes``), following redirects as
+        media downloads do (``send``'s ``max_redirects``); one guarded call."""
+        request = self._upstream.request("GET", url, headers={"Accept": "text/plain"})
+
+        async def attempt() -> tuple[int, bytes]:
+            response = await self.send(
+                request, what=what, stream=True, max_redirects=MEDIA_REDIRECTS
+            )
+            try:
+                return response.status_code, await self._bounded_body(response)
+            except httpx.TransportError as exc:
+                raise self._transport_error(exc, "broke off its answer") from exc
+            finally:
+                await response.aclose()
+
+        _, body = await self.guard.call(attempt, status_of=lambda answer: answer[0])
+        try:
+            return body.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise self.malformed(f"{what} that is not UTF-8 text") from exc
+
+    async def _read_answer(self, request: httpx.Request, what: str) -> tuple[int, bytes]:
+        """One exchange of a JSON call: not a redirect, its body within the cap."""
+        response = await self.send(request, what=what, stream=True)
+        try:
+            if 300 <= response.status_code < 400:
+                raise self.malformed(f"a redirect (HTTP {response.status_code}) for {what}")
+            return response.status_code, await self._bounded_body(response)
+        except httpx.TransportError as exc:  # cut, reset or stalled in the body
+            raise self._transport_error(exc, "broke off its answer") from exc
+        finally:
+            await response.aclose()
+
+    def _json_object(self, body: bytes) -> Mapping[str, Any]:
+        try:
+            payload = json.loads(body)
+        except ValueError as exc:
+            raise self.malformed("a body that is not JSON") from exc
+        if not isinstance(payload, Mapping):
+            raise self.malformed("JSON that is not an object")
+        return payload
 
     def page_items(self, payload: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:
         """The objects of a list envelope's ``key`` array, or PROVIDER_BAD_RESPONSE."""

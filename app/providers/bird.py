@@ -5,11 +5,22 @@ Listing: ``limit`` (1..99), ``pageToken``/``nextPageToken``, ``startAt`` (inclus
 recording but the conference of a conference recording, and a call recording may still
 carry a ``conferenceId``: so only a call id is pushed down (as ``sourceId``, a superset
 the gateway narrows), and a conference id is filtered by the gateway alone.
+
+Transcriptions (Bird's Transcriptions API): ``POST .../recordings/{id}/transcriptions`` with
+``{"locale"}`` answers 202 with the new transcription (``status: accepted``). Bird documents
+reading them workspace-wide only (``GET /workspaces/{ws}/transcriptions``, no recording
+filter); a recording's own are read from ``GET .../recordings/{id}/transcriptions``, the
+documented POST's collection, in the workspace list's envelope (``results``,
+``nextPageToken``). A transcription's items carry no text: it is
+``GET /workspaces/{ws}/transcriptions/{id}.txt``, read for the ``TRANSCRIPTION_CALLS - 1``
+newest available ones (the first call is the list page); older ones have no text here.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
@@ -23,11 +34,13 @@ from app.models import (
     Recording,
     RecordingPage,
     RecordingStatus,
+    Transcription,
+    TranscriptionStatus,
 )
 from app.models import Provider as ProviderName
 from app.providers import parsing
 from app.providers.base import MAX_BODY_BYTES, UUID, HttpProvider
-from app.providers.protocol import ProviderLink
+from app.providers.protocol import TRANSCRIPTION_CALLS, ProviderLink
 from app.resilience import CallGuard
 from app.upstream.client import Upstream
 
@@ -41,6 +54,14 @@ STATUSES = {
     "absent": RecordingStatus.ABSENT,
     "failed": RecordingStatus.FAILED,
     "deleted": RecordingStatus.DELETED,
+}
+
+TRANSCRIPTION_STATUSES = {
+    "accepted": TranscriptionStatus.QUEUED,
+    "ongoing": TranscriptionStatus.IN_PROGRESS,
+    "available": TranscriptionStatus.COMPLETED,
+    "absent": TranscriptionStatus.FAILED,  # nothing to transcribe: no text will come
+    "failed": TranscriptionStatus.FAILED,
 }
 
 DIRECTIONS = {"incoming": CallDirection.INBOUND, "outgoing": CallDirection.OUTBOUND}
@@ -94,6 +115,7 @@ class BirdProvider(HttpProvider):
             guard=guard,
         )
         self._root = f"{base_url}/workspaces/{workspace_id}/recordings"
+        self._transcriptions = f"{base_url}/workspaces/{workspace_id}/transcriptions"
         self._workspace = workspace_id
 
     @property
@@ -187,6 +209,57 @@ class BirdProvider(HttpProvider):
             media_formats=(MediaFormat.MP3,),
             raw={k: v for k, v in payload.items() if k not in VOLATILE_FIELDS},
         )
+
+    # --- transcriptions -------------------------------------------------------------------
+
+    async def list_transcriptions(self, recording_id: str) -> tuple[Transcription, ...]:
+        url = self.recording_url(recording_id, "/transcriptions")
+        what = f"recording {recording_id!r}"
+        payload = await self.get_json(url, params={"limit": str(MAX_LIMIT)}, what=what)
+        items = self.page_items(payload, "results")
+        found = [self.transcription(item, recording_id) for item in items]
+        ready = [t for t in found if t.status is TranscriptionStatus.COMPLETED]
+        ready.sort(key=lambda t: t.created_at or datetime.min.replace(tzinfo=UTC), reverse=True)
+        texts = await asyncio.gather(
+            *(self.transcription_text(t.id) for t in ready[: TRANSCRIPTION_CALLS - 1])
+        )
+        known = {t.id: text for t, text in zip(ready, texts, strict=False)}
+        return tuple(replace(t, text=known.get(t.id)) for t in found)
+
+    async def transcription_text(self, transcription_id: str) -> str:
+        """The plain text of one available transcription (``{id}.txt``)."""
+        return await self.get_text(
+            f"{self._transcriptions}/{transcription_id}.txt",
+            what=f"transcription {transcription_id!r}",
+        )
+
+    async def request_transcription(self, recording_id: str, locale: str) -> Transcription:
+        payload = await self.post_json(
+            self.recording_url(recording_id, "/transcriptions"),
+            {"locale": locale},
+            what=f"recording {recording_id!r}",
+        )
+        return self.transcription(payload, recording_id)
+
+    def transcription(self, item: Mapping[str, Any], recording_id: str) -> Transcription:
+        """One item of Bird's Transcription schema, or PROVIDER_BAD_RESPONSE."""
+        try:
+            transcription_id = item["id"]
+            if not isinstance(transcription_id, str) or not UUID.fullmatch(transcription_id):
+                raise ValueError("id is missing or not a UUID")
+            provider_status = item.get("status")
+            return Transcription(
+                provider=self.provider,
+                id=transcription_id,
+                recording_id=parsing.text(item.get("recordingId")) or recording_id,
+                status=parsing.transcription_status(TRANSCRIPTION_STATUSES, provider_status),
+                provider_status=str(provider_status or ""),
+                locale=parsing.text(item.get("locale")),
+                created_at=parsing.rfc3339(item.get("createdAt")),
+                updated_at=parsing.rfc3339(item.get("updatedAt")),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise self.malformed(f"a transcription it could not read ({exc})") from exc
 
 
 def rfc3339(moment: datetime, *, ceil: bool) -> str:

@@ -4,6 +4,12 @@ Same paths, Basic auth, envelope and error body ``{code, message, more_info, sta
 the differences (id formats, value types, source casing) are absorbed by the
 lenient readers in ``parsing`` so one ``to_recording`` serves both.
 
+Transcriptions: ``GET .../Recordings/{id}/Transcriptions.json`` (envelope ``transcriptions``),
+paged like the recordings (``next_page_uri`` followed verbatim, only while it stays on that
+list's path), at most ``TRANSCRIPTION_CALLS`` pages of ``TRANSCRIPTION_PAGE_SIZE``. Neither
+API can transcribe an existing recording (transcription is asked for when recording, with
+``<Record transcribe>``): ``request_transcription`` is UNSUPPORTED_BY_PROVIDER.
+
 Listing: the first request carries ``PageSize``, ``CallSid``, ``ConferenceSid`` and the
 date filters (their format is the one thing each subclass does its own way); later pages
 follow ``next_page_uri`` verbatim. That URI is relative to the *host* (it carries any
@@ -23,10 +29,19 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from app.errors import BadUserInputError
-from app.models import ListQuery, MediaFormat, Recording, RecordingPage, RecordingStatus
+from app.errors import BadUserInputError, UnsupportedByProviderError
+from app.models import (
+    ListQuery,
+    MediaFormat,
+    Recording,
+    RecordingPage,
+    RecordingStatus,
+    Transcription,
+    TranscriptionStatus,
+)
 from app.providers import parsing
 from app.providers.base import MAX_BODY_BYTES, HttpProvider
+from app.providers.protocol import TRANSCRIPTION_CALLS
 from app.resilience import CallGuard
 from app.upstream.client import Upstream
 
@@ -58,7 +73,15 @@ SOURCES = {
 }
 SOURCES["startconferencerecording"] = "StartConferenceRecordingAPI"
 
+TRANSCRIPTION_STATUSES = {
+    "in-progress": TranscriptionStatus.IN_PROGRESS,
+    "completed": TranscriptionStatus.COMPLETED,
+    "failed": TranscriptionStatus.FAILED,
+}
+
 MAX_PAGE_SIZE = 1000
+#: Transcriptions per page: a page of texts stays well under the body cap.
+TRANSCRIPTION_PAGE_SIZE = 100
 # A next_page_uri is a path and a query of a few filters; anything far longer is not one.
 MAX_TOKEN_LENGTH = 2048
 
@@ -188,6 +211,74 @@ class LamlProvider(HttpProvider):
             return False
         conference = query.conference_id
         return conference is None or bool(self.conference_id_pattern.fullmatch(conference))
+
+    # --- transcriptions -------------------------------------------------------------------
+
+    async def list_transcriptions(self, recording_id: str) -> tuple[Transcription, ...]:
+        url = self.recording_url(recording_id, "/Transcriptions.json")
+        path = urlsplit(url).path
+        what = f"recording {recording_id!r}"
+        payload = await self.get_json(
+            url, params={"PageSize": str(TRANSCRIPTION_PAGE_SIZE)}, what=what
+        )
+        found = list(self.read_transcriptions(payload, recording_id))
+        for _ in range(TRANSCRIPTION_CALLS - 1):
+            next_uri = self._next_transcriptions(payload, path)
+            if next_uri is None:
+                break
+            payload = await self.get_json(self._origin + next_uri, what=what)
+            found.extend(self.read_transcriptions(payload, recording_id))
+        return tuple(found)
+
+    def _next_transcriptions(self, payload: Mapping[str, Any], path: str) -> str | None:
+        """The next page's URI, only if it is a page of the same list (never another URL)."""
+        next_uri = payload.get("next_page_uri")
+        if next_uri is None or next_uri == "":
+            return None
+        if not isinstance(next_uri, str) or not next_uri.isascii() or not next_uri.isprintable():
+            raise self.malformed("a next_page_uri outside its transcription list")
+        parts = urlsplit(next_uri)
+        if parts.scheme or parts.netloc or parts.path != path or not next_uri.startswith("/"):
+            raise self.malformed("a next_page_uri outside its transcription list")
+        return next_uri
+
+    def read_transcriptions(
+        self, payload: Mapping[str, Any], recording_id: str
+    ) -> list[Transcription]:
+        """The envelope ``{transcriptions: [...], next_page_uri, ...}``."""
+        try:
+            return [
+                self.to_transcription(item, recording_id)
+                for item in self.page_items(payload, "transcriptions")
+            ]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise self.malformed(f"a transcription it could not read ({exc})") from exc
+
+    def to_transcription(self, item: Mapping[str, Any], recording_id: str) -> Transcription:
+        sid = item["sid"]
+        if not isinstance(sid, str) or not sid:
+            raise ValueError("sid is missing")
+        text = item.get("transcription_text")
+        if text is not None and not isinstance(text, str):
+            raise ValueError("transcription_text is not a string")
+        provider_status = item.get("status")
+        return Transcription(
+            provider=self.provider,
+            id=sid,
+            recording_id=parsing.text(item.get("recording_sid")) or recording_id,
+            status=parsing.transcription_status(TRANSCRIPTION_STATUSES, provider_status),
+            provider_status=str(provider_status or ""),
+            text=text,
+            created_at=parsing.rfc2822(item.get("date_created")),
+            updated_at=parsing.rfc2822(item.get("date_updated")),
+        )
+
+    async def request_transcription(self, recording_id: str, locale: str) -> Transcription:
+        raise UnsupportedByProviderError(
+            f"{self.label} cannot transcribe an existing recording (its transcriptions are "
+            "asked for while recording, with <Record transcribe>)",
+            provider=self.provider,
+        )
 
 
 def _first(payload: Mapping[str, Any], *keys: str) -> Any:

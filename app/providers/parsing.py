@@ -14,7 +14,7 @@ from decimal import Decimal, InvalidOperation
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-from app.models import Money, RecordingStatus
+from app.models import Money, RecordingStatus, TranscriptionStatus
 
 # SignalWire has been seen writing "Sept" for September, which RFC 2822 does not allow.
 _SEPT = re.compile(r"\bSept\b")
@@ -112,3 +112,12 @@ def status(table: Mapping[str, RecordingStatus], value: Any) -> RecordingStatus:
     if not isinstance(value, str):
         return RecordingStatus.UNKNOWN
     return table.get(value.strip().lower(), RecordingStatus.UNKNOWN)
+
+
+def transcription_status(
+    table: Mapping[str, TranscriptionStatus], value: Any
+) -> TranscriptionStatus:
+    """``status`` for transcriptions: unknown values are UNKNOWN."""
+    if not isinstance(value, str):
+        return TranscriptionStatus.UNKNOWN
+    return table.get(value.strip().lower(), TranscriptionStatus.UNKNOWN)

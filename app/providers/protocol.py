@@ -14,7 +14,19 @@ from typing import ClassVar
 
 import httpx
 
-from app.models import ListQuery, MediaFormat, Provider, Recording, RecordingPage
+from app.models import (
+    ListQuery,
+    MediaFormat,
+    Provider,
+    Recording,
+    RecordingPage,
+    Transcription,
+)
+
+#: The most upstream calls ``list_transcriptions`` makes for one recording, whatever the
+#: provider (list pages, and Bird's text downloads): what the cost estimate counts for a
+#: ``transcriptions`` selection (``app.schema.cost``).
+TRANSCRIPTION_CALLS = 4
 
 
 @dataclass(frozen=True)
@@ -97,3 +109,14 @@ class RecordingProvider(ABC):
         Any other failure is a ProviderError. A retried DELETE whose earlier attempt may have
         reached the provider (its answer lost) and whose retry then finds nothing counts as
         deleted by this call, not as gone already."""
+
+    @abstractmethod
+    async def list_transcriptions(self, recording_id: str) -> tuple[Transcription, ...]:
+        """The recording's transcriptions, newest first, in at most ``TRANSCRIPTION_CALLS``
+        upstream calls; NOT_FOUND when the provider has no such recording."""
+
+    @abstractmethod
+    async def request_transcription(self, recording_id: str, locale: str) -> Transcription:
+        """Ask the provider to transcribe the recording in ``locale`` (a checked BCP 47 tag);
+        the new transcription as the provider acknowledged it, or UNSUPPORTED_BY_PROVIDER
+        when its API cannot transcribe an existing recording. It is never sent twice."""

@@ -16,6 +16,7 @@ from app.sandbox.middleware import SandboxMiddleware
 from app.sandbox.s3 import Presigner, S3Bucket
 from app.sandbox.signalwire import SignalWireDialect
 from app.sandbox.state import Sandbox
+from app.sandbox.transcription_api import BirdTranscriptions, CompatTranscriptions
 from app.sandbox.twilio import TwilioDialect
 from app.sandbox.web import route_path
 
@@ -27,11 +28,17 @@ def create_sandbox_app(config: SandboxConfig = DEMO) -> Starlette:
     its lifespan, its recordings' clock ticks every `config.lifecycle_interval` seconds."""
     sandbox = Sandbox(config)
     presigner = Presigner(sandbox)
+    twilio = CompatApi(sandbox, TwilioDialect())
+    signalwire = CompatApi(sandbox, SignalWireDialect())
+    bird = BirdApi(sandbox, presigner)
     routes: list[BaseRoute] = [
-        *CompatApi(sandbox, TwilioDialect()).routes(),
-        *CompatApi(sandbox, SignalWireDialect()).routes(),
-        *BirdApi(sandbox, presigner).routes(),
+        *twilio.routes(),
+        *signalwire.routes(),
+        *bird.routes(),
         *S3Bucket(sandbox, presigner).routes(),
+        *CompatTranscriptions(twilio).routes(),
+        *CompatTranscriptions(signalwire).routes(),
+        *BirdTranscriptions(bird).routes(),
     ]
     served = [describe(route) for route in routes]
     routes.append(sandbox.chaos.route())

@@ -14,6 +14,7 @@ from app.sandbox.faults import Faults
 from app.sandbox.lifecycle import Lifecycle
 from app.sandbox.middleware import SeenRequest
 from app.sandbox.seeding import build_dataset
+from app.sandbox.transcriptions import TranscriptionStore
 
 
 def utc_now() -> datetime:
@@ -39,6 +40,8 @@ class Sandbox:
     def __init__(self, config: SandboxConfig, dataset: Dataset | None = None) -> None:
         self.config = config
         self.dataset = dataset if dataset is not None else build_dataset(config)
+        #: Transcriptions of the recordings (``app.sandbox.transcriptions``).
+        self.transcriptions = TranscriptionStore.seeded(self.dataset)
         self.requests: list[SeenRequest] = []
         self.faults = Faults()
         self.chaos = Chaos(config.failure_rate, config.seed)

@@ -15,7 +15,12 @@ can cause. The units (issue 11, "Limits"):
   x the recordings its parent yields: 1 under ``recording``, the refs under
   ``recordingsByRef``, ``first`` under ``recordings``' ``edges.node`` and ``nodes`` (a page
   holds at most ``first`` recordings, however many providers are merged into it; selecting
-  both ``edges.node`` and ``nodes`` resolves, and counts, both).
+  both ``edges.node`` and ``nodes`` resolves, and counts, both);
+- each ``transcriptions`` on a Recording: ``TRANSCRIPTION_CALLS`` (the most upstream calls
+  listing one recording's transcriptions makes: pages, and Bird's text downloads) per
+  recording it is resolved on, multiplied as ``media`` is; a cached list costs nothing when
+  it runs, but the estimate cannot know it will be cached;
+- each ``requestTranscription`` (a mutation): 1.
 
 Fragments (named, inline, nested, reused) are followed, every alias counts, and ``@skip`` /
 ``@include`` are honoured. Everything else (``__typename``, introspection, scalars, fields this
@@ -71,6 +76,7 @@ from graphql import (
     VariableNode,
 )
 
+from app.providers.protocol import TRANSCRIPTION_CALLS
 from app.schema.connection import DEFAULT_PAGE_SIZE
 
 
@@ -120,7 +126,7 @@ _INNER = {
 }
 _MEDIA_FIELDS = frozenset({"media", "mediaUrl"})
 #: Mutation fields and the upstream requests each makes (its result holds no recording).
-_MUTATIONS = {"deleteRecording": 1}
+_MUTATIONS = {"deleteRecording": 1, "requestTranscription": 1}
 
 # A named fragment spread in a place; its cost there does not depend on where it is spread.
 _Key = tuple[str, _Place]
@@ -250,6 +256,8 @@ class _Estimator:
         if place is _Place.MUTATION:
             return _MUTATIONS.get(name, 0), None, 0
         if place is _Place.RECORDING:
+            if name == "transcriptions":
+                return TRANSCRIPTION_CALLS, None, 0
             return (1 if name in _MEDIA_FIELDS else 0), None, 0
         return 0, _INNER.get((place, name)), 1
 

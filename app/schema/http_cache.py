@@ -44,7 +44,7 @@ from datetime import datetime
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from app.cache import Fresh
+from app.cache import Fresh, FreshTranscriptions
 
 NO_STORE = "no-store"
 
@@ -81,6 +81,15 @@ class Freshness:
             self.no_store("a stale recording")
         if not fresh.recording.status.is_terminal and self.no_store_reason is None:
             self.no_store_reason = "an active recording"  # for clients; the gateway may keep it
+        self._bound(fresh.expires)
+        if fresh.key:
+            self.tags.add(fresh.key)
+
+    def transcriptions(self, fresh: FreshTranscriptions) -> None:
+        """A recording's transcriptions in the answer: like a recording, one still running
+        makes it ``no-store`` for clients, and the answer is tagged with their key."""
+        if not fresh.settled and self.no_store_reason is None:
+            self.no_store_reason = "an active transcription"
         self._bound(fresh.expires)
         if fresh.key:
             self.tags.add(fresh.key)

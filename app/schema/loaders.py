@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 from strawberry.dataloader import DataLoader
 
-from app.cache import Fresh
+from app import transcriptions
+from app.cache import Fresh, FreshTranscriptions
 from app.models import RecordingRef
 from app.recordings import RecordingService
 from app.schema.http_cache import Freshness
@@ -26,6 +27,8 @@ class Loaders:
     """The loaders of one request."""
 
     recording: DataLoader[RecordingRef, Fresh]
+    #: A recording's transcriptions (``app.transcriptions``).
+    transcriptions: DataLoader[RecordingRef, FreshTranscriptions]
 
     @classmethod
     def for_request(cls, service: RecordingService, freshness: Freshness) -> Loaders:
@@ -39,4 +42,16 @@ class Loaders:
                     freshness.recording(result)
             return found
 
-        return cls(recording=DataLoader(load_fn=load))
+        async def load_transcriptions(
+            refs: list[RecordingRef],
+        ) -> Sequence[FreshTranscriptions | BaseException]:
+            found = await transcriptions.fetch_many(service, refs)
+            for result in found:
+                if isinstance(result, FreshTranscriptions):
+                    freshness.transcriptions(result)
+            return found
+
+        return cls(
+            recording=DataLoader(load_fn=load),
+            transcriptions=DataLoader(load_fn=load_transcriptions),
+        )

@@ -31,3 +31,7 @@ class ReadMedia(_Scope):
 
 class DeleteRecordings(_Scope):
     scope = "recordings:delete"
+
+
+class RequestTranscriptions(_Scope):
+    scope = "transcriptions:request"

@@ -17,10 +17,19 @@ import strawberry
 from strawberry.scalars import JSON
 
 from app import models
+from app.errors import GatewayError
 from app.media import links as media
 from app.media.links import MediaDelivery
-from app.models import CallDirection, MediaFormat, Provider, RecordingStatus
+from app.models import (
+    CallDirection,
+    MediaFormat,
+    Provider,
+    RecordingRef,
+    RecordingStatus,
+    TranscriptionStatus,
+)
 from app.schema.context import Context
+from app.schema.errors import report
 from app.schema.scopes import ReadMedia
 
 # The model's enums are the GraphQL enums: registering them keeps one definition.
@@ -69,6 +78,65 @@ class MediaLink:
     @classmethod
     def from_model(cls, link: media.MediaLink) -> MediaLink:
         return cls(**_attributes(cls, link))
+
+
+strawberry.enum(
+    TranscriptionStatus,
+    description=(
+        "Normalised transcription status; text is there at COMPLETED. Twilio and SignalWire: "
+        "in-progress -> IN_PROGRESS, completed -> COMPLETED, failed -> FAILED. Bird: "
+        "accepted -> QUEUED, ongoing -> IN_PROGRESS, available -> COMPLETED, absent and "
+        "failed -> FAILED. Anything else: UNKNOWN (see providerStatus)."
+    ),
+)
+
+TRANSCRIPTIONS_HELP = (
+    "Transcriptions of this recording, newest first: read from the provider only when "
+    "selected, then cached like the recording (settled ones long, running ones briefly). "
+    "Bird gives the text of its three newest COMPLETED transcriptions (older ones: null). "
+    "If the provider fails, [] with an error at this path."
+)
+
+
+@strawberry.type(description="A transcription of a recording, normalised across providers.")
+class Transcription:
+    id: strawberry.ID = strawberry.field(description="The provider's own id (Twilio TR...).")
+    status: TranscriptionStatus
+    provider_status: str = strawberry.field(description="The provider's own status value.")
+    text: str | None = strawberry.field(description="The transcript; null until COMPLETED.")
+    locale: str | None = strawberry.field(
+        description="BCP 47 language (Bird); null where the provider does not say (Twilio)."
+    )
+    created_at: datetime | None
+    updated_at: datetime | None
+
+    @classmethod
+    def from_model(cls, transcription: models.Transcription) -> Transcription:
+        return cls(
+            id=strawberry.ID(transcription.id),
+            status=transcription.status,
+            provider_status=transcription.provider_status,
+            text=transcription.text,
+            locale=transcription.locale,
+            created_at=transcription.created_at,
+            updated_at=transcription.updated_at,
+        )
+
+
+async def transcriptions_of(
+    info: strawberry.Info[Context, None], recording: models.Recording
+) -> list[Transcription]:
+    """A recording's transcriptions, read only when selected, through the request's
+    ``Loaders.transcriptions`` (one batch per tick, a recording asked for twice read once)
+    and the cache (``app.transcriptions``). A provider failing to list them does not cost
+    the client the recording: ``[]``, with the error at the field's path."""
+    ref = RecordingRef(recording.provider, recording.id)
+    try:
+        found = await info.context.loaders.transcriptions.load(ref)
+    except GatewayError as exc:
+        report(info, exc)
+        return []
+    return [Transcription.from_model(t) for t in found.transcriptions]
 
 
 @strawberry.type(description="One call recording, normalised across providers.")
@@ -135,6 +203,10 @@ class Recording:
     ) -> str | None:
         link = await _mint(info, self.model, format, delivery, expires_in)
         return link.url if link else None
+
+    @strawberry.field(description=TRANSCRIPTIONS_HELP)
+    async def transcriptions(self, info: strawberry.Info[Context, None]) -> list[Transcription]:
+        return await transcriptions_of(info, self.model)
 
     @classmethod
     def from_model(cls, recording: models.Recording) -> Recording:

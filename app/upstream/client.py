@@ -50,12 +50,18 @@ class Upstream:
         *,
         headers: Mapping[str, str] | None = None,
         params: Mapping[str, Any] | None = None,
+        content: bytes | None = None,
     ) -> httpx.Request:
         merged = httpx.Headers(self._headers)
         if headers:
             merged.update(headers)  # by name, whatever the case: one header each
         return httpx.Request(
-            method, url, params=params, headers=merged, extensions={"timeout": self._timeout}
+            method,
+            url,
+            params=params,
+            headers=merged,
+            content=content,
+            extensions={"timeout": self._timeout},
         )
 
     async def transmit(

@@ -35,6 +35,7 @@ import logging
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
+from app import transcriptions
 from app.errors import GatewayError
 from app.events import EventBus, RecordingEvent, RecordingEventType
 from app.models import Provider, Recording, RecordingStatus
@@ -134,10 +135,6 @@ def deleted(provider: Provider, recording_id: str, last: Recording | None) -> Re
 async def refresh_transcriptions(
     recordings: RecordingService, provider: Provider, recording_id: str
 ) -> None:
-    """Where a transcription callback refreshes the recording's cached transcriptions.
-
-    The transcription cache is built beside this (``Recording.transcriptions``); until it
-    is merged there is nothing cached to refresh. Once it is, this drops (or reloads) the
-    transcriptions of ``recording_id`` in ``recordings``' cache, so the next query reads
-    the new text.
-    """
+    """A transcription callback: the recording's cached transcriptions (and every cached
+    answer holding them) are dropped, so the next query reads the new text."""
+    await transcriptions.forget(recordings, provider, recording_id)
