@@ -15,6 +15,7 @@ from starlette.applications import Starlette
 from app.events import RecordingEvent, RecordingEventType, Subscription
 from app.models import Provider
 from app.sandbox import DEMO_TWILIO_AUTH_TOKEN, Sandbox, SandboxConfig
+from app.sandbox.transcriptions import SandboxTranscription
 from app.settings import Settings
 from app.webhooks.route import MAX_BODY_BYTES
 from tests.support import RECORDING_QUERY, SANDBOX_URL, sandbox_env, upstream_count
@@ -341,6 +342,51 @@ async def test_a_transcription_callback_announces_transcribed(
     [event] = await events_of(gateway, subscription)
     assert event.type is RecordingEventType.TRANSCRIBED
     assert event.recording.id == rid
+
+
+async def test_a_transcription_callback_makes_the_next_query_read_the_new_text(
+    gateway: Gateway, sandbox: Sandbox
+) -> None:
+    rid = sandbox.sample_ids()["twilio"]
+    document = (
+        "query T($id: ID!) { recording(provider: TWILIO, id: $id) { transcriptions { id text } } }"
+    )
+
+    async def texts() -> list[str | None]:
+        answer = await gateway.client.post(
+            "/graphql", json={"query": document, "variables": {"id": rid}}
+        )
+        body: dict[str, Any] = answer.json()
+        assert "errors" not in body, body
+        return [t["text"] for t in body["data"]["recording"]["transcriptions"]]
+
+    before = await texts()
+    asked = upstream_count(sandbox, rid)
+    assert await texts() == before and upstream_count(sandbox, rid) == asked  # cached
+    now = sandbox.now()
+    sandbox.transcriptions.add(
+        SandboxTranscription(
+            "twilio",
+            "TR" + "3" * 32,
+            rid,
+            sandbox.account("twilio"),
+            "completed",
+            now,
+            now,
+            "a brand new transcript",
+        )
+    )
+    params = [
+        ("AccountSid", sandbox.account("twilio")),
+        ("RecordingSid", rid),
+        ("TranscriptionSid", "TR" + "3" * 32),
+        ("TranscriptionStatus", "completed"),
+        ("TranscriptionText", "a brand new transcript"),
+    ]
+    delivery = laml_signed(f"{GATEWAY}/webhooks/twilio/default", params, DEMO_TWILIO_AUTH_TOKEN)
+    assert (await gateway.deliver(delivery)).json() == {"outcome": "accepted"}
+    await gateway.webhooks.idle()
+    assert await texts() == ["a brand new transcript", *before]
 
 
 async def test_verified_deliveries_the_gateway_does_not_act_on_are_ignored_with_2xx(
