@@ -22,23 +22,34 @@ later than their ``createdAt`` order would put them, but still exactly once). At
 (``statuses``; a conference id at Bird) never drains an account in one request: the page
 may then hold fewer than ``first`` items, even none, with ``hasNextPage`` true and an end
 cursor that resumes after the pages already read.
+
+The walk itself (``runs``) is shared by a page of ``recordings`` (``merge``: up to ``first``
+items, at most ``MAX_ROUNDS`` rounds) and the export (``app.export``: every item, run by
+run as each round's pages arrive, with no round limit). For the export, a lane may also
+read one page *ahead* (``LaneOptions.ahead``: the next page is requested as soon as the
+current one arrives, so a long walk waits about one round trip per page of its slowest
+provider, not one per page of every provider in turn), bound each page by its own
+deadline (``page_timeout``) and run a hook before every upstream request (``before_page``:
+the export charges the tenant's rate limit there).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from app.errors import BadUserInputError, GatewayError, ProviderNotConfiguredError
 from app.listing.cursors import DONE, START, CursorCodec, Position
-from app.models import ListQuery, Provider, Recording, RecordingStatus
+from app.models import ListQuery, Provider, Recording, RecordingPage, RecordingStatus
 from app.providers import RecordingProvider
 from app.recordings import RecordingService
+from app.resilience.deadline import request_deadline
 
 MAX_ROUNDS = 8
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -99,11 +110,30 @@ def merge_key(recording: Recording) -> tuple[int, str, str]:
     return (-micros, recording.provider.name, recording.id)
 
 
+@dataclass(frozen=True)
+class LaneOptions:
+    """How a lane reads its pages. The defaults are a ``recordings`` page's: no read-ahead,
+    the request's own deadline, nothing before each request."""
+
+    #: Request the next page as soon as one arrives (at most one page in flight per lane).
+    ahead: bool = False
+    #: Seconds each page (with its retries) may take, from when it is requested; None: the
+    #: deadline of the request being served, if any.
+    page_timeout: float | None = None
+    #: Awaited before every upstream request of the lane; raising a GatewayError fails it.
+    before_page: Callable[[Provider], Awaitable[None]] | None = None
+
+
 class Lane:
     """One provider's share of a listing: its position and the page it is consuming."""
 
     def __init__(
-        self, adapter: RecordingProvider, position: Position, flt: ListFilter, size: int
+        self,
+        adapter: RecordingProvider,
+        position: Position,
+        flt: ListFilter,
+        size: int,
+        options: LaneOptions = LaneOptions(),
     ) -> None:
         self.adapter = adapter
         self.provider = adapter.provider
@@ -111,8 +141,10 @@ class Lane:
         self.error: GatewayError | None = None
         self._filter = flt
         self._size = size
+        self._options = options
         self._buffer: deque[tuple[int, Recording]] = deque()
         self._next_token: str | None = None
+        self._ahead: tuple[str, asyncio.Task[RecordingPage]] | None = None
 
     @property
     def hungry(self) -> bool:
@@ -129,13 +161,16 @@ class Lane:
         # Bird takes a size per request: re-reading a page must cover what was consumed.
         size = max(self._size, position.offset + 1)
         try:
-            page = await self.adapter.list_page(self._filter.query, position.token, size)
+            page = await self._page(position, size)
         except GatewayError as exc:
             self.error = exc
             return
         ids = [recording.id for recording in page.recordings]
         start = ids.index(position.last) + 1 if position.last in ids else position.offset
         self._next_token = page.next_token
+        if self._options.ahead and page.next_token is not None:
+            task = asyncio.create_task(self._fetch(page.next_token, self._size))
+            self._ahead = (page.next_token, task)
         self._buffer = deque(
             (index, recording)
             for index, recording in enumerate(page.recordings)
@@ -149,29 +184,88 @@ class Lane:
         self._settle()
         return recording
 
+    def close(self) -> None:
+        """Cancel a page requested ahead and not taken (the walk ended before it)."""
+        if self._ahead is not None:
+            _, task = self._ahead
+            self._ahead = None
+            if task.done() and not task.cancelled():
+                task.exception()  # retrieved: a failure nobody awaits is not logged
+            task.cancel()
+
+    async def _page(self, position: Position, size: int) -> RecordingPage:
+        """The page at ``position``: the one requested ahead when it is that page."""
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None:
+            token, task = ahead
+            if token == position.token and position.offset == 0 and size == self._size:
+                return await task
+            task.cancel()
+        return await self._fetch(position.token, size)
+
+    async def _fetch(self, token: str | None, size: int) -> RecordingPage:
+        options = self._options
+        if options.before_page is not None:
+            await options.before_page(self.provider)
+        if options.page_timeout is None:
+            return await self.adapter.list_page(self._filter.query, token, size)
+        with request_deadline(options.page_timeout):
+            return await self.adapter.list_page(self._filter.query, token, size)
+
     def _settle(self) -> None:
         # Nothing left that matches on this page: the position moves on to the next one.
         if not self._buffer:
             self.position = Position(self._next_token) if self._next_token else DONE
 
 
+async def runs(
+    lanes: list[Lane], max_rounds: int | None = None
+) -> AsyncIterator[Iterator[Recording]]:
+    """The merged walk, one *run* at a time: a round of fetches (every hungry lane at once),
+    then an iterator over the recordings that can be emitted, in merge order, before the
+    next round is needed. Each recording is taken from its lane only as the iterator reaches
+    it, so a caller that stops early leaves the lanes exactly after the last one it took.
+    Ends when no lane has anything left, or when a round is needed and ``max_rounds`` were
+    run. A failed lane sits the rest of the walk out (``Lane.error``)."""
+    rounds = 0
+    try:
+        while True:
+            hungry = [lane for lane in lanes if lane.hungry]
+            if hungry:
+                if rounds == max_rounds:
+                    return
+                rounds += 1
+                await asyncio.gather(*(lane.load() for lane in hungry))
+                continue
+            if all(lane.head is None for lane in lanes):
+                return
+            yield _emit(lanes)
+    finally:
+        for lane in lanes:
+            lane.close()
+
+
+def _emit(lanes: list[Lane]) -> Iterator[Recording]:
+    """The newest head, then the next, while no lane must fetch (see ``runs``)."""
+    while not any(lane.hungry for lane in lanes):
+        heads = [(merge_key(lane.head), lane) for lane in lanes if lane.head is not None]
+        if not heads:
+            return
+        _, newest = min(heads, key=lambda pair: pair[0])
+        yield newest.take()
+
+
 async def merge(lanes: list[Lane], first: int) -> list[tuple[Recording, Positions]]:
     """Up to ``first`` recordings in merge order, each with the positions right after it."""
     taken: list[tuple[Recording, Positions]] = []
-    rounds = 0
-    while len(taken) < first:
-        hungry = [lane for lane in lanes if lane.hungry]
-        if hungry:
-            if rounds == MAX_ROUNDS:
-                break
-            rounds += 1
-            await asyncio.gather(*(lane.load() for lane in hungry))
-            continue
-        heads = [(merge_key(lane.head), lane) for lane in lanes if lane.head is not None]
-        if not heads:
-            break
-        _, newest = min(heads, key=lambda pair: pair[0])
-        taken.append((newest.take(), snapshot(lanes)))
+    if first < 1:
+        return taken
+    async with contextlib.aclosing(runs(lanes, MAX_ROUNDS)) as walk:
+        async for run in walk:
+            for recording in run:
+                taken.append((recording, snapshot(lanes)))
+                if len(taken) == first:
+                    return taken
     return taken
 
 
