@@ -37,6 +37,7 @@ from app.cors import cors_middleware
 from app.errors import ConfigError
 from app.events import EventBus, MemoryBus
 from app.explorer.assets import AssetsRoute
+from app.export.route import ExportRoute
 from app.explorer.page import GraphiQLPage
 from app.health import CacheProbe, livez, readyz
 from app.media.links import MediaLinks
@@ -157,6 +158,9 @@ def create_app(
         # Every method reaches the gate, which refuses all but GET and POST in its own shape.
         Route("/graphql", GraphQLGate(GatewayGraphQL(schema), ide)),
         Route("/media/{token}", MediaRoute(), methods=["GET", "HEAD"]),
+        # The recordings listing as one flat file (app.export), authenticated like /graphql.
+        Route("/export/recordings.csv", ExportRoute("csv"), methods=["GET"]),
+        Route("/export/recordings.ndjson", ExportRoute("ndjson"), methods=["GET"]),
     ]
     if settings.graphiql:
         routes.append(Route("/graphiql/{name}", AssetsRoute(), methods=["GET", "HEAD"]))

@@ -40,7 +40,7 @@ import contextlib
 import hashlib
 import json
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -220,7 +220,7 @@ class Lane:
 
 async def runs(
     lanes: list[Lane], max_rounds: int | None = None
-) -> AsyncIterator[Iterator[Recording]]:
+) -> AsyncGenerator[Iterator[Recording]]:
     """The merged walk, one *run* at a time: a round of fetches (every hungry lane at once),
     then an iterator over the recordings that can be emitted, in merge order, before the
     next round is needed. Each recording is taken from its lane only as the iterator reaches
@@ -296,7 +296,7 @@ async def list_recordings(
     """A page of the merged listing; provider failures are in ``errors``, not raised."""
     if not 1 <= first <= max_page_size:
         raise BadUserInputError(f"`first` must be between 1 and {max_page_size}, got {first}")
-    adapters, errors = _select(service, flt)
+    adapters, errors = select(service, flt)
     fingerprint = flt.fingerprint()
     positions = codec.decode(after, fingerprint, adapters) if after is not None else {}
     lanes = [
@@ -310,7 +310,7 @@ async def list_recordings(
     return Listing(items, snapshot(lanes), has_next, fingerprint, errors)
 
 
-def _select(
+def select(
     service: RecordingService, flt: ListFilter
 ) -> tuple[dict[Provider, RecordingProvider], list[GatewayError]]:
     """The adapters to list from, and an error for each named provider that is not set up."""
