@@ -37,8 +37,8 @@ from app.cors import cors_middleware
 from app.errors import ConfigError
 from app.events import EventBus, MemoryBus
 from app.explorer.assets import AssetsRoute
-from app.export.route import ExportRoute
 from app.explorer.page import GraphiQLPage
+from app.export.route import ExportRoute
 from app.health import CacheProbe, livez, readyz
 from app.media.links import MediaLinks
 from app.media.proxy import MediaRoute

@@ -130,6 +130,8 @@ class ExportRoute:
             "content-disposition": f'attachment; filename="{filename(flt, writer.extension)}"',
             "cache-control": "no-store",
             "x-content-type-options": "nosniff",
+            # Rows asked of each provider per page (the CLI's progress counts pages with it).
+            "x-export-page-size": str(settings.max_page_size),
         }
         body = _body(writer, export, first, batches)
         return ExportResponse(body, headers=headers, media_type=writer.media_type)
