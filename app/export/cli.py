@@ -72,7 +72,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--statuses", help="comma-separated, e.g. COMPLETED,FAILED")
     parser.add_argument("--call-id", help="only this call's recordings")
     parser.add_argument("--conference-id", help="only this conference's recordings")
-    parser.add_argument("--format", choices=("csv", "ndjson"), default="csv")
+    parser.add_argument("--format", "-f", choices=("csv", "ndjson"), default="csv")
     parser.add_argument("--output", "-o", help="write here instead of stdout")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress line")
 

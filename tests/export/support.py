@@ -70,6 +70,12 @@ class FailPage:
                     self.armed = False
         await self.app(scope, receive, send)
 
+    def reset(self) -> None:
+        """Ready for another export: no request seen, no fault queued, armed again."""
+        self.sandbox.requests.clear()
+        self.sandbox.faults.clear()
+        self.armed = True
+
 
 @dataclass
 class Served:
