@@ -32,7 +32,7 @@ from app.errors import GatewayError
 from app.export.rows import COLUMNS, Row, Value
 
 #: What starts a formula in a spreadsheet cell.
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_FORMULA_START = frozenset("=+-@\t\r")
 #: A plain signed number (a phone number in E.164 included): safe as it is.
 _NUMBER = re.compile(r"[+-]?\d+(?:\.\d+)?")
 
@@ -53,7 +53,7 @@ class Writer(Protocol):
 
 def defuse(value: Value) -> Value:
     """``value`` made safe to open in a spreadsheet (see the module docstring)."""
-    if isinstance(value, str) and value.startswith(_FORMULA_START) and not _NUMBER.fullmatch(value):
+    if type(value) is str and value[:1] in _FORMULA_START and not _NUMBER.fullmatch(value):
         return "'" + value
     return value
 

@@ -103,7 +103,10 @@ class ListFilter:
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def merge_key(recording: Recording) -> tuple[int, str, str]:
+MergeKey = tuple[int, str, str]
+
+
+def merge_key(recording: Recording) -> MergeKey:
     """Newest first; ties by provider name, then id. A missing createdAt sorts last."""
     created = recording.created_at
     micros = (created - _EPOCH) // _MICROSECOND if created is not None else _OLDEST
@@ -142,7 +145,8 @@ class Lane:
         self._filter = flt
         self._size = size
         self._options = options
-        self._buffer: deque[tuple[int, Recording]] = deque()
+        # (index on its page, recording, merge key): the key worked out once per item.
+        self._buffer: deque[tuple[int, Recording, MergeKey]] = deque()
         self._next_token: str | None = None
         self._ahead: tuple[str, asyncio.Task[RecordingPage]] | None = None
 
@@ -154,6 +158,10 @@ class Lane:
     @property
     def head(self) -> Recording | None:
         return self._buffer[0][1] if self._buffer else None
+
+    @property
+    def head_key(self) -> MergeKey | None:
+        return self._buffer[0][2] if self._buffer else None
 
     async def load(self) -> None:
         """Fetch the page at the current position and buffer what is left of it."""
@@ -172,14 +180,14 @@ class Lane:
             task = asyncio.create_task(self._fetch(page.next_token, self._size))
             self._ahead = (page.next_token, task)
         self._buffer = deque(
-            (index, recording)
+            (index, recording, merge_key(recording))
             for index, recording in enumerate(page.recordings)
             if index >= start and self._filter.matches(recording)
         )
         self._settle()
 
     def take(self) -> Recording:
-        index, recording = self._buffer.popleft()
+        index, recording, _ = self._buffer.popleft()
         self.position = Position(self.position.token, index + 1, recording.id)
         self._settle()
         return recording
@@ -247,11 +255,17 @@ async def runs(
 
 def _emit(lanes: list[Lane]) -> Iterator[Recording]:
     """The newest head, then the next, while no lane must fetch (see ``runs``)."""
-    while not any(lane.hungry for lane in lanes):
-        heads = [(merge_key(lane.head), lane) for lane in lanes if lane.head is not None]
-        if not heads:
+    while True:
+        newest: Lane | None = None
+        newest_key: MergeKey | None = None
+        for lane in lanes:
+            if lane.hungry:
+                return
+            key = lane.head_key
+            if key is not None and (newest_key is None or key < newest_key):
+                newest, newest_key = lane, key
+        if newest is None:
             return
-        _, newest = min(heads, key=lambda pair: pair[0])
         yield newest.take()
 
 
