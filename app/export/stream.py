@@ -2,18 +2,19 @@
 
 It is ``app.listing.merge.runs`` (the one merged walk; not a copy), with lanes that:
 
-- **read one page ahead** (``LaneOptions.ahead``): while a page is being written out, the next
-  is already on its way, so the export waits about one round trip per page of its slowest
-  provider instead of one per page of every provider in turn. At most two pages per provider
-  are held (the one being written and the one ahead): memory stays flat however large the
-  export.
+- **read ahead** (``LaneOptions.ahead``): each provider's pages are read one after another by a
+  task of their own while earlier pages are written out, so the export waits about one round
+  trip per page of its slowest provider instead of one per page of every provider in turn. At
+  most three pages per provider are held (the one being written, one ready, one in flight):
+  memory stays flat however large the export.
 - **bound each page by its own deadline** (``GATEWAY_REQUEST_TIMEOUT``, retries included):
   a GraphQL request must answer within that time, but an export of a year runs for as long as
   its pages keep coming; what must not happen is one page hanging forever. The client ends an
   export it no longer wants by hanging up (the pages in flight are then cancelled).
 - **charge the tenant's rate limit one unit per upstream request** (the limit's unit is an
-  upstream request; ``app.access.ratelimit``), before it is made. An export the budget cannot
-  start is refused (429); one that runs out midway fails as any provider failure would.
+  upstream request; ``app.access.ratelimit``), before it is made: every provider's first page
+  at once, up front, then each page as it is requested. An export the budget cannot start is
+  refused (429); one that runs out midway fails as a provider failure would (RATE_LIMITED).
 
 Pages are requested at ``GATEWAY_MAX_PAGE_SIZE`` (default 100; each adapter caps it at its
 provider's own maximum, Bird's 99), as ``recordings(first:)`` at its largest.
@@ -39,6 +40,9 @@ from app.listing.merge import Lane, LaneOptions, ListFilter, runs, select
 from app.metrics import RATE_LIMITED
 from app.models import Provider
 from app.tenants import Tenant
+
+#: Pages each provider's lane keeps ready beyond the one being written (a third is in flight).
+AHEAD = 1
 
 
 class ExportFailedError(Exception):
@@ -69,7 +73,8 @@ class Export:
         self.tenant = tenant
         self.rows = 0
         self._limiter = limiter
-        options = LaneOptions(ahead=True, page_timeout=page_timeout, before_page=self._charge)
+        self._paid: set[Provider] = set()  # first pages paid for up front
+        options = LaneOptions(ahead=AHEAD, page_timeout=page_timeout, before_page=self._charge)
         self._lanes = [
             Lane(adapter, START, flt, page_size, options)
             for adapter in adapters.values()
@@ -79,6 +84,11 @@ class Export:
     async def batches(self) -> AsyncGenerator[list[Row]]:
         """The rows, a run at a time (what can be written before the next page is needed);
         ``ExportFailedError`` as soon as any page fails, before any later row."""
+        try:  # every provider's first page at once: read-ahead cannot spend them first
+            await self._charge_units(len(self._lanes), "its first pages")
+        except RateLimitExceededError as exc:
+            raise ExportFailedError(exc, 0) from None
+        self._paid = {lane.provider for lane in self._lanes}
         async with contextlib.aclosing(runs(self._lanes)) as walk:
             async for run in walk:
                 self._check()
@@ -93,14 +103,20 @@ class Export:
                 raise ExportFailedError(lane.error, self.rows)
 
     async def _charge(self, provider: Provider) -> None:
-        rate = self.tenant.rate_limit
-        if rate is None:
+        if provider in self._paid:
+            self._paid.discard(provider)
             return
-        decision = await self._limiter.hit(self.tenant.name, rate, 1)
+        await self._charge_units(1, f"its next page from {provider.name}")
+
+    async def _charge_units(self, units: int, what: str) -> None:
+        rate = self.tenant.rate_limit
+        if rate is None or units == 0:
+            return
+        decision = await self._limiter.hit(self.tenant.name, rate, units)
         if not decision.allowed:
             RATE_LIMITED.labels(self.tenant.name).inc()
             raise RateLimitExceededError(
-                f"rate limit reached: the export's next page from {provider.name} needs 1 unit; "
+                f"rate limit reached: the export needs {units} unit(s) for {what}; "
                 f"retry in {decision.retry_after} s",
                 retry_after=decision.retry_after,
             )

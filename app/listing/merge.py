@@ -26,11 +26,12 @@ cursor that resumes after the pages already read.
 The walk itself (``runs``) is shared by a page of ``recordings`` (``merge``: up to ``first``
 items, at most ``MAX_ROUNDS`` rounds) and the export (``app.export``: every item, run by
 run as each round's pages arrive, with no round limit). For the export, a lane may also
-read one page *ahead* (``LaneOptions.ahead``: the next page is requested as soon as the
-current one arrives, so a long walk waits about one round trip per page of its slowest
-provider, not one per page of every provider in turn), bound each page by its own
-deadline (``page_timeout``) and run a hook before every upstream request (``before_page``:
-the export charges the tenant's rate limit there).
+read *ahead* (``LaneOptions.ahead``): a task of its own walks the provider's pages one after
+another into a queue of that many pages, so a long walk waits about one round trip per page
+of its slowest provider, not one per page of every provider in turn, and never holds more
+than the page in use, the queued ones and the one in flight. A lane may also bound each
+page by its own deadline (``page_timeout``) and run a hook before every upstream request
+(``before_page``: the export charges the tenant's rate limit there).
 """
 
 from __future__ import annotations
@@ -118,8 +119,8 @@ class LaneOptions:
     """How a lane reads its pages. The defaults are a ``recordings`` page's: no read-ahead,
     the request's own deadline, nothing before each request."""
 
-    #: Request the next page as soon as one arrives (at most one page in flight per lane).
-    ahead: bool = False
+    #: Pages read ahead of the one in use and kept ready (0: each page read when needed).
+    ahead: int = 0
     #: Seconds each page (with its retries) may take, from when it is requested; None: the
     #: deadline of the request being served, if any.
     page_timeout: float | None = None
@@ -148,7 +149,8 @@ class Lane:
         # (index on its page, recording, merge key): the key worked out once per item.
         self._buffer: deque[tuple[int, Recording, MergeKey]] = deque()
         self._next_token: str | None = None
-        self._ahead: tuple[str, asyncio.Task[RecordingPage]] | None = None
+        self._reader: asyncio.Task[None] | None = None  # reads ahead into ``_ready``
+        self._ready: asyncio.Queue[RecordingPage | Exception] | None = None
 
     @property
     def hungry(self) -> bool:
@@ -176,9 +178,6 @@ class Lane:
         ids = [recording.id for recording in page.recordings]
         start = ids.index(position.last) + 1 if position.last in ids else position.offset
         self._next_token = page.next_token
-        if self._options.ahead and page.next_token is not None:
-            task = asyncio.create_task(self._fetch(page.next_token, self._size))
-            self._ahead = (page.next_token, task)
         self._buffer = deque(
             (index, recording, merge_key(recording))
             for index, recording in enumerate(page.recordings)
@@ -193,23 +192,39 @@ class Lane:
         return recording
 
     def close(self) -> None:
-        """Cancel a page requested ahead and not taken (the walk ended before it)."""
-        if self._ahead is not None:
-            _, task = self._ahead
-            self._ahead = None
-            if task.done() and not task.cancelled():
-                task.exception()  # retrieved: a failure nobody awaits is not logged
-            task.cancel()
+        """Stop reading ahead (the walk has ended, or was abandoned)."""
+        if self._reader is not None:
+            self._reader.cancel()
+            self._reader = None
 
     async def _page(self, position: Position, size: int) -> RecordingPage:
-        """The page at ``position``: the one requested ahead when it is that page."""
-        ahead, self._ahead = self._ahead, None
-        if ahead is not None:
-            token, task = ahead
-            if token == position.token and position.offset == 0 and size == self._size:
-                return await task
-            task.cancel()
-        return await self._fetch(position.token, size)
+        """The page at ``position``: read ahead, when the lane reads ahead and the position
+        is the start of a page (it always is, but for a cursor's first page)."""
+        if not self._options.ahead or position.offset or position.last is not None:
+            return await self._fetch(position.token, size)
+        if self._ready is None:
+            self._ready = asyncio.Queue(maxsize=self._options.ahead)
+            self._reader = asyncio.create_task(self._read_ahead(position.token, self._ready))
+        found = await self._ready.get()
+        if isinstance(found, Exception):
+            raise found
+        return found
+
+    async def _read_ahead(
+        self, token: str | None, ready: asyncio.Queue[RecordingPage | Exception]
+    ) -> None:
+        """Every page from ``token`` on, in order, into ``ready`` (waiting while it is full);
+        a failure goes in as the last item: the lane raises it where it waits."""
+        while True:
+            try:
+                page = await self._fetch(token, self._size)
+            except Exception as exc:
+                await ready.put(exc)
+                return
+            await ready.put(page)
+            if page.next_token is None:
+                return
+            token = page.next_token
 
     async def _fetch(self, token: str | None, size: int) -> RecordingPage:
         options = self._options
