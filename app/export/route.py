@@ -1,6 +1,7 @@
 """``GET /export/recordings.csv`` and ``GET /export/recordings.ndjson``.
 
-Before the first byte, in this order and with no upstream request until the last step:
+Before the first byte, in this order and with no upstream request until the last step (a
+``HEAD`` stops before it, with the headers a ``GET`` would have):
 
 1. **Credentials**, as at ``/graphql`` (``Authenticator``): missing or not accepted is 401 with
    ``WWW-Authenticate: Bearer``;
@@ -119,12 +120,6 @@ class ExportRoute:
             page_size=settings.max_page_size,
             page_timeout=settings.request_timeout,
         )
-        batches = export.batches()
-        try:
-            first: list[Row] = await anext(batches, [])
-        except ExportFailedError as exc:
-            await batches.aclose()
-            raise exc.error from None
         writer = self.writer()
         headers = {
             "content-disposition": f'attachment; filename="{filename(flt, writer.extension)}"',
@@ -133,6 +128,14 @@ class ExportRoute:
             # Rows asked of each provider per page (the CLI's progress counts pages with it).
             "x-export-page-size": str(settings.max_page_size),
         }
+        if request.method == "HEAD":  # what a GET would be, without reading any provider
+            return Response(headers=headers, media_type=writer.media_type)
+        batches = export.batches()
+        try:
+            first: list[Row] = await anext(batches, [])
+        except ExportFailedError as exc:
+            await batches.aclose()
+            raise exc.error from None
         body = _body(writer, export, first, batches)
         return ExportResponse(body, headers=headers, media_type=writer.media_type)
 

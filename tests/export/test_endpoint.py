@@ -180,6 +180,17 @@ async def test_enum_names_are_read_in_any_case(client: httpx.AsyncClient) -> Non
     assert rows and {(row["provider"], row["status"]) for row in rows} == {("BIRD", "COMPLETED")}
 
 
+async def test_head_answers_the_headers_without_reading_any_provider(
+    client: httpx.AsyncClient, sandbox: Sandbox
+) -> None:
+    answer = await client.head("/export/recordings.csv?createdAfter=2026-11-01")
+    assert answer.status_code == 200 and answer.content == b""
+    assert answer.headers["content-type"] == "text/csv; charset=utf-8; header=present"
+    assert 'filename="recordings-2026-11-01-now.csv"' in answer.headers["content-disposition"]
+    assert (await client.head("/export/recordings.csv?createdAfter=x")).status_code == 400
+    assert sandbox.requests == []
+
+
 async def test_an_empty_range_is_a_header_only(client: httpx.AsyncClient, sandbox: Sandbox) -> None:
     before = len(sandbox.requests)
     answer = await client.get(
