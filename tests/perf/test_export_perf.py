@@ -16,6 +16,11 @@ their own process; this process is the client (httpx, streaming). Figures, per r
 - the gateway's CPU time over the export, per 1,000 rows (less noisy than wall time on a
   shared machine), and the load average.
 
+And the walk alone (``walk_alone``), in this process, over three stand-in providers that answer
+each page after exactly 50 ms and spend no CPU (10,000 recordings, Bird's pages of 99): how
+close the merged walk comes to the floor for each read-ahead depth, free of the noise of a
+shared machine (what ``app.export.stream.AHEAD`` was chosen from).
+
 Asserts the export's correctness (every row, nothing else), never a time. Run it with either:
 
     python -m pytest tests/perf/test_export_perf.py -s
@@ -27,17 +32,21 @@ from __future__ import annotations
 import asyncio
 import math
 import os
+import random
 import sys
 import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import psutil
 import pytest
 
-from app.models import ListQuery
+from app.listing.cursors import START
+from app.listing.merge import Lane, LaneOptions, ListFilter, runs
+from app.models import ListQuery, Provider, Recording, RecordingPage, RecordingStatus
 from app.providers import RecordingProvider, build_providers
 from app.sandbox import DEMO
 from app.settings import Settings
@@ -169,12 +178,64 @@ def measure(runs: int = 3) -> list[Figures]:
     return results
 
 
+class StandIn:
+    """A provider's listing that answers every page after ``LATENCY``, newest first."""
+
+    def __init__(self, provider: Provider, count: int, cap: int) -> None:
+        self.provider = provider
+        self.cap = cap
+        clock = random.Random(provider.value)
+        newest = datetime(2026, 11, 27, tzinfo=UTC)
+        moments = sorted(
+            (newest - timedelta(seconds=clock.randrange(90 * 86400)) for _ in range(count)),
+            reverse=True,
+        )
+        self.recordings = [
+            Recording(
+                provider, f"{index:06d}", RecordingStatus.COMPLETED, "completed", created_at=m
+            )
+            for index, m in enumerate(moments)
+        ]
+
+    async def list_page(self, query: ListQuery, token: str | None, size: int) -> RecordingPage:
+        await asyncio.sleep(LATENCY)
+        start = int(token or 0)
+        end = start + min(size, self.cap)
+        next_token = str(end) if end < len(self.recordings) else None
+        return RecordingPage(tuple(self.recordings[start:end]), next_token)
+
+
+async def walk_alone(ahead: int) -> tuple[int, float, float]:
+    """Rows, seconds and the floor of the merged walk over the stand-ins."""
+    counts = {"TWILIO": 3334, "SIGNALWIRE": 3334, "BIRD": 3334}
+    stand_ins = [StandIn(Provider[name], n, PAGE_CAP[name]) for name, n in counts.items()]
+    options = LaneOptions(ahead=ahead)
+    lanes = [Lane(s, START, ListFilter(), PAGE_SIZE, options) for s in stand_ins]  # type: ignore[arg-type]
+    floor = max(math.ceil(n / PAGE_CAP[name]) for name, n in counts.items()) * LATENCY
+    rows = 0
+    started_at = time.perf_counter()
+    async for run in runs(lanes):
+        rows += sum(1 for _ in run)
+    return rows, time.perf_counter() - started_at, floor
+
+
+def report_walk_alone() -> None:
+    for ahead in (0, 1, 2, 4):
+        rows, seconds, floor = asyncio.run(walk_alone(ahead))
+        print(
+            f"walk alone, ahead {ahead}: {rows} rows  {seconds:5.2f} s  floor {floor:4.2f} s "
+            f"(x{seconds / floor:4.2f})"
+        )
+
+
 @pytest.mark.perf
 def test_export_ten_thousand_recordings() -> None:
+    report_walk_alone()
     for figures in measure():
         print(figures.line())
 
 
 if __name__ == "__main__":
+    report_walk_alone()
     for figures in measure(int(sys.argv[1]) if len(sys.argv) > 1 else 3):
         print(figures.line())
