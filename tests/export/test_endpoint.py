@@ -120,7 +120,10 @@ async def test_timestamps_have_exactly_milliseconds(client: httpx.AsyncClient) -
 
 async def test_pandas_reads_it_without_a_format(client: httpx.AsyncClient) -> None:
     answer = await client.get("/export/recordings.csv")
-    frame = pandas.read_csv(io.BytesIO(answer.content), parse_dates=TIMESTAMPS)
+    # The README's read: phone numbers as text (pandas would read +14155550100 as a float).
+    frame = pandas.read_csv(
+        io.BytesIO(answer.content), parse_dates=TIMESTAMPS, dtype={"from": str, "to": str}
+    )
     assert list(frame.columns) == list(COLUMNS)
     for name in TIMESTAMPS:  # parsed, as UTC instants, not left as text
         assert str(frame[name].dtype).startswith("datetime64") and "UTC" in str(frame[name].dtype)
@@ -131,6 +134,9 @@ async def test_pandas_reads_it_without_a_format(client: httpx.AsyncClient) -> No
     assert frame[frame["provider"] == "BIRD"]["price_amount"].isna().all()
     rows = csv_rows(answer.text)
     assert len(frame) == len(rows)
+    phones = frame["from"].dropna()
+    assert len(phones) and phones.str.startswith("+").all()
+    assert list(phones) == [row["from"] for row in rows if row["from"]]
 
 
 async def test_content_disposition_names_the_bounds(client: httpx.AsyncClient) -> None:
