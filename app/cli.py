@@ -1,5 +1,6 @@
 """``recording-gateway serve [--demo]`` runs the gateway; ``sandbox`` runs the stand-ins;
-``keys new`` makes an API key.
+``keys new`` makes an API key; ``export`` writes a running gateway's recordings as CSV or NDJSON
+(``app.export.cli``).
 
 Without client auth configured (no API keys, no JWT), ``serve`` only listens on a loopback
 address, unless told ``--insecure-no-auth``: it then says so at start and every minute.
@@ -98,6 +99,7 @@ from starlette.datastructures import Secret
 from app import logs
 from app.access.keys import key_hash, new_key
 from app.errors import ConfigError
+from app.export import cli as export_cli
 from app.metrics import MULTIPROC_DIR
 from app.settings import DEFAULT_TENANT, TENANT_NAME, Settings, is_loopback
 
@@ -139,6 +141,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "keys":
         return _new_key(args.tenant)
+    if args.command == "export":  # a client of a running gateway: no settings of its own
+        return export_cli.run(args)
     try:
         settings = Settings.from_env()
     except ConfigError as exc:
@@ -262,6 +266,9 @@ def _parser() -> argparse.ArgumentParser:
     keys_commands = keys.add_subparsers(dest="keys_command", required=True)
     new = keys_commands.add_parser("new", help="print a new API key and the line for the config")
     new.add_argument("--tenant", default=DEFAULT_TENANT, help="the tenant it is for")
+    export_cli.add_arguments(
+        commands.add_parser("export", help="export recordings as CSV or NDJSON from a gateway")
+    )
     sandbox = commands.add_parser("sandbox", help="run only the sandbox providers")
     sandbox.add_argument("--host", help="address to bind (default 127.0.0.1)")
     sandbox.add_argument("--port", type=int, help="port (default 9000)")

@@ -38,6 +38,7 @@ from app.errors import ConfigError
 from app.events import EventBus, MemoryBus
 from app.explorer.assets import AssetsRoute
 from app.explorer.page import GraphiQLPage
+from app.export.route import ExportRoute
 from app.health import CacheProbe, livez, readyz
 from app.media.links import MediaLinks
 from app.media.proxy import MediaRoute
@@ -164,6 +165,9 @@ def create_app(
         Route("/graphql", GraphQLGate(GatewayGraphQL(schema), ide)),
         Route("/media/{token}", MediaRoute(), methods=["GET", "HEAD"]),
         *(Route(f"/webhooks/{p.value}/{{tenant}}", WebhookRoute(p)) for p in Provider),
+        # The recordings listing as one flat file (app.export), authenticated like /graphql.
+        Route("/export/recordings.csv", ExportRoute("csv"), methods=["GET"]),
+        Route("/export/recordings.ndjson", ExportRoute("ndjson"), methods=["GET"]),
     ]
     if settings.graphiql:
         routes.append(Route("/graphiql/{name}", AssetsRoute(), methods=["GET", "HEAD"]))
