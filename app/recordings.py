@@ -41,6 +41,11 @@ class RecordingService:
         }
 
     @property
+    def cache(self) -> RecordingCache:
+        """The cache this service reads through (shared by every tenant: key it by tenant)."""
+        return self._cache
+
+    @property
     def configured(self) -> list[Provider]:
         return list(self._providers)
 

@@ -213,6 +213,8 @@ class Settings:
     shutdown_grace: float = 20.0
     #: Events a subscriber's queue holds before the oldest are dropped (``app.events``).
     subscription_queue: int = 100
+    #: Upstream pages ``recordingStats`` may read per provider (``app.stats``): its cost.
+    stats_max_pages: int = 100
 
     def tenant_settings(self) -> dict[str, TenantSettings]:
         """Every tenant by name: the config file's, or the environment mode's ``default``."""
@@ -261,6 +263,7 @@ class Settings:
             metrics_token=_metrics_token(env),
             shutdown_grace=_shutdown_grace(env),
             subscription_queue=env.integer("GATEWAY_SUBSCRIPTION_QUEUE", 100, low=1, high=100000),
+            stats_max_pages=env.integer("GATEWAY_STATS_MAX_PAGES", 100, low=1, high=100000),
             host=env.get("GATEWAY_HOST") or "127.0.0.1",
             port=env.integer("GATEWAY_PORT", 8000, low=0, high=65535),
             upstream_timeout=env.number("GATEWAY_UPSTREAM_TIMEOUT", 10.0),

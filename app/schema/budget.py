@@ -53,6 +53,7 @@ class RequestBudget(SchemaExtension):
             providers=len(tenant.providers),
             max_page_size=settings.max_page_size,
             max_batch=settings.max_batch,
+            stats_max_pages=settings.stats_max_pages,
         )
         context.request.state.cost = cost  # what a response cache hit is charged
         limit = settings.limits.max_cost
