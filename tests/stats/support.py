@@ -8,14 +8,21 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import httpx
+
 from app.models import Provider
-from app.sandbox import Sandbox, SandboxRecording
+from app.sandbox import Sandbox, SandboxConfig, SandboxRecording
+from app.settings import Settings
 from tests.listing.support import Criteria, listed, status_of
+from tests.support import graphql, sandbox_env
+
+#: Recordings per provider: more than a page of Bird's (99), for the page bounds.
+PER_PROVIDER = 150
 
 STATS_QUERY = """
 query Stats($filter: RecordingFilter, $groupBy: [StatsDimension!]!, $timeZone: String!) {
@@ -42,6 +49,7 @@ TWILIO_SOURCES = (
     "StartConferenceRecordingAPI",
 )
 BIRD_DIRECTIONS = {"incoming": "INBOUND", "outgoing": "OUTBOUND"}
+TERMINAL = frozenset({"COMPLETED", "ABSENT", "FAILED", "DELETED"})
 
 
 def twilio_source(source: str) -> str:
@@ -140,3 +148,50 @@ def answered_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         {**row, "cost": [(m["currency"], Decimal(m["amount"])) for m in row["cost"]]}
         for row in rows
     ]
+
+
+def env(config: SandboxConfig, **extra: str) -> Settings:
+    return Settings.from_env(sandbox_env(config) | extra)
+
+
+async def stats(
+    client: httpx.AsyncClient,
+    found: Criteria | None = None,
+    group_by: tuple[str, ...] = (),
+    zone: str = "UTC",
+) -> dict[str, Any]:
+    variables = {
+        "filter": None if found is None else found.variable(),
+        "groupBy": list(group_by),
+        "timeZone": zone,
+    }
+    return await graphql(client, STATS_QUERY, variables)
+
+
+def terminal_run(sandbox: Sandbox, older_than: datetime) -> tuple[datetime, datetime]:
+    """Bounds [after, before) of the longest run of creation instants, each holding only
+    terminal listed recordings, before ``older_than``: a closed period of the data set."""
+    instants: dict[datetime, bool] = {}
+    for record in sandbox.dataset:
+        if listed(record) and record.created < older_than:
+            terminal = status_name(record) in TERMINAL
+            instants[record.created] = instants.get(record.created, True) and terminal
+    best: list[datetime] = []
+    run: list[datetime] = []
+    for instant in sorted(instants):
+        if instants[instant]:
+            run.append(instant)
+            if len(run) > len(best):
+                best = list(run)
+        else:
+            run = []
+    assert len(best) >= 3, "the data set has no closed period to ask about"
+    return best[0], best[-1] + timedelta(microseconds=1)
+
+
+def status_name(record: SandboxRecording) -> str:
+    return status_of(record).name
+
+
+def providers_in(errors: list[dict[str, Any]]) -> list[str]:
+    return [e["extensions"].get("provider") for e in errors]

@@ -3,10 +3,8 @@ time zones, the cost limit, the page bounds and the closed-period cache."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from functools import cache
-from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -15,17 +13,24 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from starlette.applications import Starlette
 
-from app.models import Provider, RecordingStatus
-from app.sandbox import Sandbox, SandboxConfig, SandboxRecording, create_sandbox_app
+from app.models import Provider
+from app.sandbox import Sandbox, SandboxConfig, create_sandbox_app
 from app.settings import Settings
-from tests.listing.support import Criteria, listed, status_of
+from tests.listing.support import Criteria, listed
 from tests.listing.test_walk import criteria
-from tests.stats.support import STATS_QUERY, answered_rows, expected_rows
-from tests.support import gateway_client, graphql, sandbox_env
+from tests.stats.support import (
+    PER_PROVIDER,
+    STATS_QUERY,
+    answered_rows,
+    env,
+    expected_rows,
+    providers_in,
+    stats,
+)
+from tests.support import gateway_client
 
 pytestmark = pytest.mark.anyio
 
-PER_PROVIDER = 150
 SEED = 11
 ZONES = (
     "UTC",
@@ -38,7 +43,6 @@ ZONES = (
     "Etc/GMT+12",
 )
 GROUPS = ("PROVIDER", "ACCOUNT", "DAY", "WEEK", "MONTH", "STATUS", "DIRECTION", "SOURCE")
-TERMINAL = frozenset({"COMPLETED", "ABSENT", "FAILED", "DELETED"})
 
 
 @cache
@@ -49,35 +53,12 @@ def shared_sandbox() -> Starlette:
 
 @pytest.fixture
 def sandbox_config() -> SandboxConfig:
-    """More than a page of Bird's (99) per provider, for the page bounds."""
     return SandboxConfig(recordings_per_provider=PER_PROVIDER)
 
 
 def state(app: Starlette) -> Sandbox:
     sandbox: Sandbox = app.state.sandbox
     return sandbox
-
-
-def env(config: SandboxConfig, **extra: str) -> Settings:
-    return Settings.from_env(sandbox_env(config) | extra)
-
-
-async def stats(
-    client: httpx.AsyncClient,
-    found: Criteria | None = None,
-    group_by: tuple[str, ...] = (),
-    zone: str = "UTC",
-) -> dict[str, Any]:
-    variables = {
-        "filter": None if found is None else found.variable(),
-        "groupBy": list(group_by),
-        "timeZone": zone,
-    }
-    return await graphql(client, STATS_QUERY, variables)
-
-
-def providers_in(errors: list[dict[str, Any]]) -> list[str]:
-    return [e["extensions"].get("provider") for e in errors]
 
 
 @st.composite
@@ -276,99 +257,3 @@ async def test_the_cost_limit_counts_the_pages_stats_may_read(
     assert [seen.provider for seen in sandbox.requests] == ["twilio"]  # the second ask only
     assert one.json()["extensions"] == {"cost": 200}
     assert "errors" not in one.json()
-
-
-# The closed-period cache.
-
-
-def terminal_run(sandbox: Sandbox, older_than: datetime) -> tuple[datetime, datetime]:
-    """Bounds [after, before) of the longest run of creation instants, each holding only
-    terminal listed recordings, before ``older_than``: a closed period of the data set."""
-    instants: dict[datetime, bool] = {}
-    for record in sandbox.dataset:
-        if listed(record) and record.created < older_than:
-            terminal = status_name(record) in TERMINAL
-            instants[record.created] = instants.get(record.created, True) and terminal
-    best: list[datetime] = []
-    run: list[datetime] = []
-    for instant in sorted(instants):
-        if instants[instant]:
-            run.append(instant)
-            if len(run) > len(best):
-                best = list(run)
-        else:
-            run = []
-    assert len(best) >= 3, "the data set has no closed period to ask about"
-    return best[0], best[-1] + timedelta(microseconds=1)
-
-
-def status_name(record: SandboxRecording) -> str:
-    return status_of(record).name
-
-
-async def test_a_closed_period_is_answered_from_the_cache(
-    gateway: httpx.AsyncClient, sandbox: Sandbox
-) -> None:
-    now = datetime.now(UTC)
-    after, before = terminal_run(sandbox, now - timedelta(minutes=1))
-    closed = Criteria(created_after=after, created_before=before)
-    first = await stats(gateway, closed, ("PROVIDER", "DAY"), "Europe/Lisbon")
-    assert "errors" not in first
-    assert sandbox.requests
-    sandbox.requests.clear()
-    again = await stats(gateway, closed, ("PROVIDER", "DAY"), "Europe/Lisbon")
-    assert sandbox.requests == []
-    assert again == first
-    assert answered_rows(first["data"]["recordingStats"]) == expected_rows(
-        sandbox, closed, ("PROVIDER", "DAY"), "Europe/Lisbon"
-    )
-    # Another grouping, zone or filter is another answer.
-    await stats(gateway, closed, ("PROVIDER", "DAY"), "UTC")
-    assert sandbox.requests
-
-
-async def test_an_open_period_is_not_cached(gateway: httpx.AsyncClient, sandbox: Sandbox) -> None:
-    future = datetime.now(UTC) + timedelta(hours=1)
-    for found in (Criteria(), Criteria(created_before=future)):
-        sandbox.requests.clear()
-        await stats(gateway, found)
-        walked = len(sandbox.requests)
-        assert walked == 4  # one page at Twilio and SignalWire, two at Bird
-        sandbox.requests.clear()
-        await stats(gateway, found)
-        assert len(sandbox.requests) == walked
-
-
-async def test_a_period_holding_an_active_recording_is_not_cached(
-    gateway: httpx.AsyncClient, sandbox: Sandbox
-) -> None:
-    past = datetime.now(UTC) - timedelta(minutes=1)
-    active = [r for r in sandbox.dataset if listed(r) and r.created < past]
-    active = [r for r in active if status_name(r) not in TERMINAL]
-    assert active
-    record = active[0]
-    # Only recordings that are terminal are counted, yet the period is still open.
-    found = Criteria(
-        created_after=record.created - timedelta(hours=1),
-        created_before=record.created + timedelta(seconds=1),
-        statuses=tuple(s for s in RecordingStatus if s.name in TERMINAL),
-    )
-    await stats(gateway, found)
-    sandbox.requests.clear()
-    await stats(gateway, found)
-    assert sandbox.requests
-
-
-async def test_a_failed_answer_is_not_cached(gateway: httpx.AsyncClient, sandbox: Sandbox) -> None:
-    after, before = terminal_run(sandbox, datetime.now(UTC) - timedelta(minutes=1))
-    closed = Criteria(created_after=after, created_before=before)
-    sandbox.faults.inject("signalwire", 500)
-    failed = await stats(gateway, closed)
-    assert providers_in(failed["errors"]) == ["SIGNALWIRE"]
-    sandbox.requests.clear()
-    whole = await stats(gateway, closed)
-    assert "errors" not in whole
-    assert sandbox.requests
-    assert answered_rows(whole["data"]["recordingStats"]) == expected_rows(
-        sandbox, closed, (), "UTC"
-    )
