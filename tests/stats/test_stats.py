@@ -3,6 +3,8 @@ time zones, the cost limit, the page bounds and the closed-period cache."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from decimal import Decimal
 from functools import cache
 from urllib.parse import parse_qs, urlsplit
@@ -257,3 +259,36 @@ async def test_the_cost_limit_counts_the_pages_stats_may_read(
     assert [seen.provider for seen in sandbox.requests] == ["twilio"]  # the second ask only
     assert one.json()["extensions"] == {"cost": 200}
     assert "errors" not in one.json()
+
+
+class HangBirdAfterFirstPage(httpx.AsyncBaseTransport):
+    """Bird answers its first page, then never answers (until the gateway gives up)."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self.inner = inner
+        self.bird = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if "/workspaces/" in request.url.path:
+            self.bird += 1
+            if self.bird > 1:
+                await asyncio.Event().wait()  # cancelled by the request's deadline
+        return await self.inner.handle_async_request(request)
+
+
+async def test_the_walk_ends_with_the_requests_deadline(
+    sandbox_config: SandboxConfig, sandbox_app: Starlette, sandbox: Sandbox
+) -> None:
+    settings_ = env(sandbox_config, GATEWAY_REQUEST_TIMEOUT="0.5")
+    transport = HangBirdAfterFirstPage(httpx.ASGITransport(app=sandbox_app))
+    started = time.monotonic()
+    async with gateway_client(settings_, transport) as client:
+        body = await stats(client, group_by=("PROVIDER",))
+    assert time.monotonic() - started < 5
+    [error] = body["errors"]
+    assert error["extensions"]["provider"] == "BIRD"
+    assert error["extensions"]["code"] == "PROVIDER_UNAVAILABLE"
+    assert "deadline" in error["message"]
+    rows = answered_rows(body["data"]["recordingStats"])
+    without = frozenset({Provider.BIRD})
+    assert rows == expected_rows(sandbox, Criteria(), ("PROVIDER",), "UTC", without)
