@@ -112,7 +112,6 @@ async def resolve(
 ) -> list[RecordingStatsRow]:
     """The rows of ``recordingStats``; a failed provider's error is reported beside them."""
     context = info.context
-    context.freshness.no_store("statistics")  # the gateway's own cache keeps closed periods
     model = (flt or RecordingFilter()).to_model()
     zone = aggregate.time_zone(time_zone)  # both checked before any provider is asked
     settings = context.settings
@@ -125,6 +124,10 @@ async def resolve(
         ttl_active=settings.cache.ttl_active,
         ttl=settings.cache.ttl,
     )
+    if stats.kept is not None:  # a closed period's: unchanged while the gateway keeps it
+        context.freshness.kept(*stats.kept)
+    else:  # what the providers list right now, as a listing
+        context.freshness.no_store("statistics of an open period")
     for error in stats.errors:
         report(info, error)
     return [RecordingStatsRow.from_model(row) for row in stats.rows]

@@ -29,8 +29,6 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import msgspec
-
 from app.errors import BadUserInputError
 from app.models import CallDirection, Money, Provider, Recording, RecordingStatus
 
@@ -200,17 +198,3 @@ def _place(value: Any) -> tuple[bool, Any]:
     if isinstance(value, date):
         return (False, value.isoformat())
     return (False, value)
-
-
-# Rows kept in the cache (``app.stats.walk``): JSON, never pickle, Decimal amounts as strings.
-_ENCODER = msgspec.json.Encoder(decimal_format="string")
-_DECODER = msgspec.json.Decoder(list[StatsRow])
-
-
-def encode_rows(rows: list[StatsRow]) -> str:
-    return _ENCODER.encode(rows).decode()
-
-
-def decode_rows(text: str) -> list[StatsRow]:
-    """The rows of ``encode_rows``; ``msgspec.DecodeError`` (a ValueError) for anything else."""
-    return _DECODER.decode(text)

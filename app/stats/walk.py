@@ -45,7 +45,7 @@ from app.errors import GatewayError, StatsTooLargeError
 from app.listing.cursors import DONE, START
 from app.listing.merge import Lane, ListFilter, select_adapters
 from app.recordings import RecordingService
-from app.stats.aggregate import Aggregator, Dimension, StatsRow, decode_rows, encode_rows
+from app.stats.aggregate import Aggregator, Dimension, StatsRow
 
 logger = logging.getLogger("app.stats")
 
@@ -55,12 +55,24 @@ PAGE_SIZE = 1000
 
 @dataclass
 class Stats:
-    """The rows, the providers' errors (their figures are not in the rows), and whether the
-    answer came from the cache."""
+    """The rows, the providers' errors (their figures are not in the rows), and, for a closed
+    period's, until when (unix seconds) the cache keeps them and under which key."""
 
     rows: list[StatsRow]
     errors: list[GatewayError] = field(default_factory=list)
-    cached: bool = False
+    kept: tuple[float, str] | None = None
+
+
+class _Kept(msgspec.Struct, forbid_unknown_fields=True):
+    """A cache entry: the rows and when the entry expires. JSON, never pickle; amounts as
+    strings (exact)."""
+
+    expires: float
+    rows: list[StatsRow]
+
+
+_ENCODER = msgspec.json.Encoder(decimal_format="string")
+_DECODER = msgspec.json.Decoder(_Kept)
 
 
 @dataclass
@@ -84,18 +96,24 @@ async def recording_stats(
     """The stats of ``flt`` grouped by ``groupings`` in ``zone``: from the cache when the
     period is closed and they were kept, else walked (and kept if the period is closed)."""
     groupings = frozenset(groupings)
-    may_be_closed = _ended(flt, ttl_active, clock())
-    key = _key(service, flt, groupings, zone) if may_be_closed else None
+    now = clock()
+    key = _key(service, flt, groupings, zone) if _ended(flt, ttl_active, now) else None
     if key is not None:
-        kept = await service.cache.get_text(key)
-        if kept is not None:
+        text = await service.cache.get_text(key)
+        if text is not None:
             try:
-                return Stats(decode_rows(kept), cached=True)
+                kept = _DECODER.decode(text)
             except msgspec.DecodeError as exc:
                 logger.warning("ignoring unreadable cached stats (%s)", exc)
+            else:
+                if kept.expires > now:
+                    return Stats(kept.rows, kept=(kept.expires, key))
     stats, terminal = await walk(service, flt, groupings, zone, max_pages=max_pages)
     if key is not None and terminal and not stats.errors:
-        await service.cache.put_text(key, encode_rows(stats.rows), ttl)
+        expires = now + ttl
+        entry = _ENCODER.encode(_Kept(expires, stats.rows)).decode()
+        if await service.cache.put_text(key, entry, ttl):
+            stats.kept = (expires, key)
     return stats
 
 

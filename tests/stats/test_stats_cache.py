@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -17,6 +18,7 @@ from app.settings import Settings
 from tests.listing.support import Criteria, listed
 from tests.stats.support import (
     PER_PROVIDER,
+    STATS_QUERY,
     TERMINAL,
     answered_rows,
     env,
@@ -26,7 +28,7 @@ from tests.stats.support import (
     status_name,
     terminal_run,
 )
-from tests.support import gateway_client, secrets_of
+from tests.support import gateway_client, graphql, secrets_of
 
 pytestmark = pytest.mark.anyio
 
@@ -36,24 +38,72 @@ def sandbox_config() -> SandboxConfig:
     return SandboxConfig(recordings_per_provider=PER_PROVIDER)
 
 
+#: The same stats as ``STATS_QUERY`` asks for, selected otherwise: another document, so the
+#: response cache (whole answers, by document) cannot answer it; only the stats' own cache can.
+OTHER_SELECTION = """
+query Other($filter: RecordingFilter, $groupBy: [StatsDimension!]!, $timeZone: String!) {
+  rows: recordingStats(filter: $filter, groupBy: $groupBy, timeZone: $timeZone) {
+    count key { day provider }
+  }
+}
+"""
+
+
+@pytest.mark.parametrize("responses", ["on", "off"])
 async def test_a_closed_period_is_answered_from_the_cache(
+    sandbox_config: SandboxConfig, sandbox_app: Starlette, sandbox: Sandbox, responses: str
+) -> None:
+    closed = closed_period(sandbox)
+    group_by = ("PROVIDER", "DAY")
+    settings = env(sandbox_config, GATEWAY_RESPONSE_CACHE=responses)
+    async with gateway_client(settings, httpx.ASGITransport(app=sandbox_app)) as client:
+        first = await stats(client, closed, group_by, "Europe/Lisbon")
+        assert "errors" not in first
+        assert sandbox.requests
+        sandbox.requests.clear()
+        again = await stats(client, closed, group_by, "Europe/Lisbon")
+        variables = {"filter": closed.variable(), "groupBy": list(group_by)}
+        other = await graphql(client, OTHER_SELECTION, {**variables, "timeZone": "Europe/Lisbon"})
+        assert sandbox.requests == []
+        assert again == first
+        rows = first["data"]["recordingStats"]
+        assert other["data"]["rows"] == [
+            {
+                "count": row["count"],
+                "key": {"day": row["key"]["day"], "provider": row["key"]["provider"]},
+            }
+            for row in rows
+        ]
+        assert answered_rows(rows) == expected_rows(sandbox, closed, group_by, "Europe/Lisbon")
+        # Another grouping, zone or filter is another answer.
+        await stats(client, closed, group_by, "UTC")
+        assert sandbox.requests
+
+
+async def test_a_closed_periods_answer_is_reusable_over_http(
     gateway: httpx.AsyncClient, sandbox: Sandbox
 ) -> None:
-    now = datetime.now(UTC)
-    after, before = terminal_run(sandbox, now - timedelta(minutes=1))
-    closed = Criteria(created_after=after, created_before=before)
-    first = await stats(gateway, closed, ("PROVIDER", "DAY"), "Europe/Lisbon")
-    assert "errors" not in first
-    assert sandbox.requests
+    closed = closed_period(sandbox)
+    params = {
+        "query": STATS_QUERY,
+        "variables": json.dumps(
+            {"filter": closed.variable(), "groupBy": ["DAY"], "timeZone": "UTC"}
+        ),
+    }
+    first = await gateway.get("/graphql", params=params)
+    again = await gateway.get("/graphql", params=params)
+    assert first.headers["x-cache"] == "MISS"
+    assert again.headers["x-cache"] == "HIT"  # the whole answer, kept by the response cache
+    assert again.content == first.content
+    cache_control = again.headers["cache-control"]
+    assert cache_control.startswith("private, max-age=")
+    assert 0 < int(cache_control.split("=")[1]) <= 3600
+    # An open period's answer is never reused.
+    params["variables"] = json.dumps({"groupBy": ["DAY"], "timeZone": "UTC"})
+    open_ = await gateway.get("/graphql", params=params)
+    assert open_.headers["cache-control"] == "no-store"
     sandbox.requests.clear()
-    again = await stats(gateway, closed, ("PROVIDER", "DAY"), "Europe/Lisbon")
-    assert sandbox.requests == []
-    assert again == first
-    assert answered_rows(first["data"]["recordingStats"]) == expected_rows(
-        sandbox, closed, ("PROVIDER", "DAY"), "Europe/Lisbon"
-    )
-    # Another grouping, zone or filter is another answer.
-    await stats(gateway, closed, ("PROVIDER", "DAY"), "UTC")
+    assert (await gateway.get("/graphql", params=params)).headers["x-cache"] == "MISS"
     assert sandbox.requests
 
 
