@@ -1,4 +1,5 @@
-"""What ``recordingStats`` costs: GATEWAY_STATS_MAX_PAGES pages per provider it reads."""
+"""What ``recordingStats`` costs: GATEWAY_STATS_MAX_PAGES pages per provider it reads (the
+setting, and the estimate)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ from typing import Any
 import graphql
 import pytest
 
+from app.errors import ConfigError
 from app.schema.cost import estimate
+from app.settings import Settings
 
 PAGES = 40
 
@@ -53,3 +56,11 @@ def test_stats_cost_their_pages(
 
 def test_the_providers_configured_count_when_none_is_chosen() -> None:
     assert cost("{ recordingStats { count } }", providers=1) == PAGES
+
+
+def test_the_pages_setting() -> None:
+    assert Settings.from_env({}).stats_max_pages == 100
+    assert Settings.from_env({"GATEWAY_STATS_MAX_PAGES": "7"}).stats_max_pages == 7
+    for bad in ("0", "-1", "many"):
+        with pytest.raises(ConfigError, match="GATEWAY_STATS_MAX_PAGES"):
+            Settings.from_env({"GATEWAY_STATS_MAX_PAGES": bad})
