@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import UTC, datetime
 from decimal import Decimal
 from functools import cache
 from urllib.parse import parse_qs, urlsplit
@@ -19,6 +20,7 @@ from app.models import Provider
 from app.sandbox import Sandbox, SandboxConfig, create_sandbox_app
 from app.settings import Settings
 from tests.listing.support import Criteria, listed
+from tests.listing.test_listing import InFlight
 from tests.listing.test_walk import criteria
 from tests.stats.support import (
     PER_PROVIDER,
@@ -29,7 +31,7 @@ from tests.stats.support import (
     providers_in,
     stats,
 )
-from tests.support import gateway_client
+from tests.support import gateway_client, sandbox_env
 
 pytestmark = pytest.mark.anyio
 
@@ -292,3 +294,45 @@ async def test_the_walk_ends_with_the_requests_deadline(
     rows = answered_rows(body["data"]["recordingStats"])
     without = frozenset({Provider.BIRD})
     assert rows == expected_rows(sandbox, Criteria(), ("PROVIDER",), "UTC", without)
+
+
+async def test_providers_are_walked_concurrently(
+    settings: Settings, sandbox_app: Starlette, sandbox: Sandbox
+) -> None:
+    transport = InFlight(httpx.ASGITransport(app=sandbox_app))
+    async with gateway_client(settings, transport) as client:
+        body = await stats(client)
+    assert "errors" not in body
+    assert transport.most == 3
+
+
+async def test_an_unconfigured_provider_is_named_and_the_others_counted(
+    sandbox_config: SandboxConfig, sandbox_app: Starlette, sandbox: Sandbox
+) -> None:
+    plain = {k: v for k, v in sandbox_env(sandbox_config).items() if not k.startswith("BIRD")}
+    async with gateway_client(
+        Settings.from_env(plain), httpx.ASGITransport(app=sandbox_app)
+    ) as client:
+        everyone = await stats(client, group_by=("PROVIDER",))
+        named = Criteria(providers=(Provider.BIRD, Provider.TWILIO))
+        body = await stats(client, named, ("PROVIDER",))
+    configured = Criteria(providers=(Provider.TWILIO, Provider.SIGNALWIRE))
+    assert "errors" not in everyone
+    assert answered_rows(everyone["data"]["recordingStats"]) == expected_rows(
+        sandbox, configured, ("PROVIDER",), "UTC"
+    )
+    [error] = body["errors"]
+    assert error["extensions"] == {"code": "PROVIDER_NOT_CONFIGURED", "provider": "BIRD"}
+    twilio = Criteria(providers=(Provider.TWILIO,))
+    assert answered_rows(body["data"]["recordingStats"]) == expected_rows(
+        sandbox, twilio, ("PROVIDER",), "UTC"
+    )
+
+
+async def test_an_empty_date_range_asks_nobody(
+    gateway: httpx.AsyncClient, sandbox: Sandbox
+) -> None:
+    moment = datetime.now(UTC)
+    body = await stats(gateway, Criteria(created_after=moment, created_before=moment))
+    assert body["data"]["recordingStats"][0]["count"] == 0
+    assert sandbox.requests == []
