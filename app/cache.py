@@ -75,6 +75,8 @@ FORMAT_VERSION = 3
 #: The response cache's keys (``app.responses``), apart from the recordings': its entries'
 #: format is its own (bump the version when it changes).
 RESPONSES_PREFIX = "rg:responses:v1:"
+#: ``recordingStats`` answers of closed periods (``app.stats``); bump when their shape changes.
+STATS_PREFIX = "rg:stats:v1:"
 
 
 @dataclass(frozen=True)
@@ -294,6 +296,29 @@ class RecordingCache:
         """The key of the set of answers holding the recording stored at ``recording_key``."""
         digest = hashlib.sha256(recording_key.encode()).hexdigest()[:32]
         return f"{RESPONSES_PREFIX}tag:{digest}"
+
+    @staticmethod
+    def stats_key(tenant: Sequence[str], request: Mapping[str, Any]) -> str:
+        """The key of a ``recordingStats`` answer (``app.stats``): a hash of the tenant (as in
+        ``response_key``) and the request (filter, groupings, time zone) as canonical JSON.
+        Nothing in it is readable."""
+        canonical = json.dumps(
+            [tenant, request], sort_keys=True, separators=(",", ":"), ensure_ascii=False
+        )
+        return f"{STATS_PREFIX}{hashlib.sha256(canonical.encode()).hexdigest()}"
+
+    async def get_text(self, key: str) -> str | None:
+        """A value kept by ``put_text``, or None (none, or the backend unavailable)."""
+        if self._backend is None:
+            return None
+        backend = self._backend
+        value = await self._outage.guard(lambda: backend.get(key), None)
+        return value if isinstance(value, str) else None
+
+    async def put_text(self, key: str, value: str, ttl: int) -> bool:
+        """Keep ``value`` for ``ttl`` seconds beside the recordings (same backend, same outage
+        guard); whether it was stored."""
+        return await self._write(key, value, ttl) if ttl > 0 else False
 
     async def get_or_load(self, key: str, load: Callable[[], Awaitable[Recording]]) -> Recording:
         """The cached recording, else ``load()`` once for all concurrent callers, then cache."""

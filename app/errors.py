@@ -16,6 +16,7 @@ Every error a client can see is a ``GatewayError`` and carries a stable ``code``
     │   └── PersistedQueryInvalidError       BAD_USER_INPUT -> 400 (hash is not the query's)
     ├── ForbiddenError                   FORBIDDEN (the caller's scopes do not allow a field)
     ├── CostLimitExceededError           COST_LIMIT_EXCEEDED (+ cost, maxCost)
+    ├── StatsTooLargeError               STATS_TOO_LARGE (+ provider, maxPages)
     ├── RateLimitExceededError           RATE_LIMITED        -> 429 (+ retryAfter)
     ├── BadUserInputError                BAD_USER_INPUT
     ├── ProviderNotConfiguredError       PROVIDER_NOT_CONFIGURED
@@ -167,6 +168,21 @@ class CostLimitExceededError(GatewayError):
     @property
     def extensions(self) -> dict[str, Any]:
         return {**super().extensions, "cost": self.cost, "maxCost": self.max_cost}
+
+
+class StatsTooLargeError(GatewayError):
+    """``recordingStats`` would read more than ``GATEWAY_STATS_MAX_PAGES`` pages of a provider
+    (what its cost was estimated at): that provider's figures are left out."""
+
+    code = "STATS_TOO_LARGE"
+
+    def __init__(self, message: str, *, provider: Provider, max_pages: int) -> None:
+        super().__init__(message, provider=provider)
+        self.max_pages = max_pages
+
+    @property
+    def extensions(self) -> dict[str, Any]:
+        return {**super().extensions, "maxPages": self.max_pages}
 
 
 class RateLimitExceededError(GatewayError):

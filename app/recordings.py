@@ -62,6 +62,12 @@ class RecordingService:
         }
 
     @property
+    def cache(self) -> RecordingCache:
+        """The cache this service reads through, shared by every tenant (key it by tenant):
+        ``app.transcriptions`` and ``app.stats`` keep their entries in it too."""
+        return self._cache
+
+    @property
     def configured(self) -> list[Provider]:
         return list(self._providers)
 
@@ -88,11 +94,6 @@ class RecordingService:
         except KeyError:
             self.provider(provider)  # raises PROVIDER_NOT_CONFIGURED
             raise
-
-    @property
-    def cache(self) -> RecordingCache:
-        """The cache this service reads through (``app.transcriptions`` shares it)."""
-        return self._cache
 
     async def get(self, provider: Provider, recording_id: str) -> Recording:
         """One recording, or a GatewayError (NOT_FOUND when the provider has none)."""

@@ -218,6 +218,8 @@ class Settings:
     webhook_dedupe_ttl: int = 86400
     #: Verified webhook deliveries being worked on at once; past it, 503 (the provider retries).
     webhook_max_pending: int = 1000
+    #: Upstream pages ``recordingStats`` may read per provider (``app.stats``): its cost.
+    stats_max_pages: int = 100
 
     def tenant_settings(self) -> dict[str, TenantSettings]:
         """Every tenant by name: the config file's, or the environment mode's ``default``."""
@@ -272,6 +274,7 @@ class Settings:
             webhook_max_pending=env.integer(
                 "GATEWAY_WEBHOOK_MAX_PENDING", 1000, low=1, high=100000
             ),
+            stats_max_pages=env.integer("GATEWAY_STATS_MAX_PAGES", 100, low=1, high=100000),
             host=env.get("GATEWAY_HOST") or "127.0.0.1",
             port=env.integer("GATEWAY_PORT", 8000, low=0, high=65535),
             upstream_timeout=env.number("GATEWAY_UPSTREAM_TIMEOUT", 10.0),

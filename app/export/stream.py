@@ -36,7 +36,7 @@ from app.access.ratelimit import RateLimiter
 from app.errors import GatewayError, RateLimitExceededError
 from app.export.rows import Row, row
 from app.listing.cursors import START
-from app.listing.merge import Lane, LaneOptions, ListFilter, runs, select
+from app.listing.merge import Lane, LaneOptions, ListFilter, runs, select_adapters
 from app.metrics import RATE_LIMITED
 from app.models import Provider
 from app.tenants import Tenant
@@ -70,7 +70,7 @@ class Export:
         page_size: int,
         page_timeout: float,
     ) -> None:
-        adapters, errors = select(tenant.recordings, flt)
+        adapters, errors = select_adapters(tenant.recordings, flt)
         if errors:
             raise errors[0]
         self.tenant = tenant

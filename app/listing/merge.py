@@ -325,7 +325,7 @@ async def list_recordings(
     """A page of the merged listing; provider failures are in ``errors``, not raised."""
     if not 1 <= first <= max_page_size:
         raise BadUserInputError(f"`first` must be between 1 and {max_page_size}, got {first}")
-    adapters, errors = select(service, flt)
+    adapters, errors = select_adapters(service, flt)
     fingerprint = flt.fingerprint()
     positions = codec.decode(after, fingerprint, adapters) if after is not None else {}
     lanes = [
@@ -339,7 +339,7 @@ async def list_recordings(
     return Listing(items, snapshot(lanes), has_next, fingerprint, errors)
 
 
-def select(
+def select_adapters(
     service: RecordingService, flt: ListFilter
 ) -> tuple[dict[Provider, RecordingProvider], list[GatewayError]]:
     """The adapters to list from, and an error for each named provider that is not set up."""

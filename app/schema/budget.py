@@ -56,6 +56,7 @@ class RequestBudget(SchemaExtension):
             providers=len(tenant.providers),
             max_page_size=settings.max_page_size,
             max_batch=settings.max_batch,
+            stats_max_pages=settings.stats_max_pages,
         )
         context.request.state.cost = cost  # what a response cache hit is charged
         if execution.operation_type is not OperationType.QUERY:

@@ -11,6 +11,9 @@ can cause. The units (issue 11, "Limits"):
   null is the resolver's default (20);
 - each ``deleteRecording`` (a mutation): 1, its one DELETE (a retry is no new request, as
   for every field);
+- each ``recordingStats``: ``stats_max_pages`` (``GATEWAY_STATS_MAX_PAGES``) x the providers it
+  reads (its ``filter.providers``, as for ``recordings``): it walks each to its end and stops a
+  provider that has more pages than that (``app.stats``);
 - each ``media`` or ``mediaUrl`` on a Recording: 1 per recording it is resolved on, that is
   x the recordings its parent yields: 1 under ``recording``, the refs under
   ``recordingsByRef``, ``first`` under ``recordings``' ``edges.node`` and ``nodes`` (a page
@@ -88,11 +91,13 @@ def estimate(
     providers: int,
     max_page_size: int = 100,
     max_batch: int = 100,
+    stats_max_pages: int = 100,
 ) -> int:
     """The upstream cost of running ``operation_name`` of ``document`` with ``variables``.
 
     ``providers`` is how many providers the caller's tenant has configured; ``max_page_size``
-    and ``max_batch`` stand in for a ``first`` or ``refs`` that cannot be read.
+    and ``max_batch`` stand in for a ``first`` or ``refs`` that cannot be read;
+    ``stats_max_pages`` is what each provider a ``recordingStats`` reads may cost.
     """
     operation = _operation(document, operation_name)
     if operation is None:
@@ -104,6 +109,7 @@ def estimate(
         providers=providers,
         max_page_size=max_page_size,
         max_batch=max_batch,
+        stats_max_pages=stats_max_pages,
     )
     return estimator.total()
 
@@ -162,6 +168,7 @@ class _Estimator:
         providers: int,
         max_page_size: int,
         max_batch: int,
+        stats_max_pages: int,
     ) -> None:
         self.operation = operation
         self.variables = variables
@@ -178,6 +185,7 @@ class _Estimator:
         self.providers = providers
         self.max_page_size = max_page_size
         self.max_batch = max_batch
+        self.stats_max_pages = stats_max_pages
 
     def total(self) -> int:
         """The operation's cost: its own fields, plus each fragment's cost times its weight.
@@ -252,6 +260,8 @@ class _Estimator:
             if name == "recordings":
                 first = self._first(field)
                 return first * self._selected_providers(field), _Place.CONNECTION, first
+            if name == "recordingStats":
+                return self.stats_max_pages * self._selected_providers(field), None, 0
             return 0, None, 0
         if place is _Place.MUTATION:
             return _MUTATIONS.get(name, 0), None, 0

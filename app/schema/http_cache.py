@@ -11,6 +11,8 @@ An answer is only as fresh as the least fresh thing in it, so each request carri
   back as a 304 on revalidation; ``no-store`` is also the one uncacheable form here);
 - every media link minted (``Recording.media``/``mediaUrl``): a cached answer must not hold
   a link that no longer works, so ``max-age`` never passes the earliest link's expiry;
+- ``recordingStats``: a closed period's, kept by the gateway (``app.stats``), until its entry
+  expires; any other: ``no-store``, as a listing.
 - a ``recordings`` listing: ``no-store``. A page reflects what the providers list right now
   (a recording added upstream changes it at any time, and nothing the gateway holds says
   when), so no TTL would be honest;
@@ -93,6 +95,13 @@ class Freshness:
         self._bound(fresh.expires)
         if fresh.key:
             self.tags.add(fresh.key)
+
+    def kept(self, until: float, key: str) -> None:
+        """Something in the answer the gateway keeps unchanged until ``until`` under the cache
+        key ``key`` (a closed period's stats, ``app.stats``): the answer may be reused until
+        then, and shared by the response cache."""
+        self._bound(until)
+        self.tags.add(key)
 
     def link(self, expires_at: datetime) -> None:
         """A media link in the answer: minted for this request, never shared."""

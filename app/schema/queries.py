@@ -19,7 +19,11 @@ from app.schema.connection import (
 )
 from app.schema.context import Context
 from app.schema.scopes import ReadRecordings
+from app.schema.stats import HELP as STATS_HELP
+from app.schema.stats import RecordingStatsRow
+from app.schema.stats import resolve as resolve_stats
 from app.schema.types import Recording
+from app.stats.aggregate import Dimension
 
 
 @strawberry.input(description="Names one recording: a provider and the provider's own id.")
@@ -87,6 +91,16 @@ class Query:
     ) -> RecordingConnection:
         size = DEFAULT_PAGE_SIZE if first is None else first
         return await resolve(info, size, after, filter_)
+
+    @strawberry.field(description=STATS_HELP, permission_classes=[ReadRecordings])
+    async def recording_stats(
+        self,
+        info: strawberry.Info[Context, None],
+        filter_: Annotated[RecordingFilter | None, strawberry.argument(name="filter")] = None,
+        group_by: list[Dimension] = [],  # noqa: B006 (GraphQL's default; never mutated)
+        time_zone: str = "UTC",
+    ) -> list[RecordingStatsRow]:
+        return await resolve_stats(info, filter_, group_by, time_zone)
 
 
 def _item(result: models.Recording | BaseException) -> Recording:
