@@ -25,7 +25,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
-from starlette.routing import BaseRoute, Mount, Route
+from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.types import ASGIApp
 
 from app import tracing
@@ -35,7 +35,7 @@ from app.access.ratelimit import RateLimiter
 from app.cache import RecordingCache
 from app.cors import cors_middleware
 from app.errors import ConfigError
-from app.events import EventBus, MemoryBus
+from app.events import EventBus, build_bus
 from app.explorer.assets import AssetsRoute
 from app.explorer.page import GraphiQLPage
 from app.health import CacheProbe, livez, readyz
@@ -128,8 +128,9 @@ def create_app(
             closing.push_async_callback(persisted.aclose)
             cache_probe = CacheProbe(settings.cache)
             closing.push_async_callback(cache_probe.aclose)
-            events = MemoryBus(settings.subscription_queue)
+            events = build_bus(settings)  # Redis pub/sub when the cache is Redis
             closing.push_async_callback(events.aclose)
+            await events.start()
             if open_warning is not None:
                 closing.enter_context(_repeat_warning(open_warning, open_warning_interval))
             yield GatewayState(
@@ -145,6 +146,7 @@ def create_app(
                 events=events,
             )
 
+    view = GatewayGraphQL.from_settings(schema, settings)
     ide = None
     if settings.graphiql:
         ide = GraphiQLPage(default_query=graphiql_default, auth=settings.client_auth)
@@ -155,7 +157,9 @@ def create_app(
         Route("/readyz", readyz),
         Route("/metrics", metrics),
         # Every method reaches the gate, which refuses all but GET and POST in its own shape.
-        Route("/graphql", GraphQLGate(GatewayGraphQL(schema), ide)),
+        Route("/graphql", GraphQLGate(view, ide)),
+        # Subscriptions: the same view, which authenticates the socket's connection_init.
+        WebSocketRoute("/graphql", view),
         Route("/media/{token}", MediaRoute(), methods=["GET", "HEAD"]),
     ]
     if settings.graphiql:

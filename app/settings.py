@@ -213,6 +213,9 @@ class Settings:
     shutdown_grace: float = 20.0
     #: Events a subscriber's queue holds before the oldest are dropped (``app.events``).
     subscription_queue: int = 100
+    #: Seconds a WebSocket may take to send ``connection_init``; operations it may run at once.
+    ws_init_timeout: float = 10.0
+    ws_max_subscriptions: int = 20
 
     def tenant_settings(self) -> dict[str, TenantSettings]:
         """Every tenant by name: the config file's, or the environment mode's ``default``."""
@@ -261,6 +264,8 @@ class Settings:
             metrics_token=_metrics_token(env),
             shutdown_grace=_shutdown_grace(env),
             subscription_queue=env.integer("GATEWAY_SUBSCRIPTION_QUEUE", 100, low=1, high=100000),
+            ws_init_timeout=env.number("GATEWAY_WS_INIT_TIMEOUT", 10.0),
+            ws_max_subscriptions=env.integer("GATEWAY_WS_MAX_SUBSCRIPTIONS", 20, low=1, high=1000),
             host=env.get("GATEWAY_HOST") or "127.0.0.1",
             port=env.integer("GATEWAY_PORT", 8000, low=0, high=65535),
             upstream_timeout=env.number("GATEWAY_UPSTREAM_TIMEOUT", 10.0),

@@ -24,6 +24,8 @@ from app.schema.budget import RequestBudget
 from app.schema.documents import CachedDocuments, DocumentCache
 from app.schema.errors import ErrorCodes, ensure_codes
 from app.schema.queries import Query
+from app.schema.subscriptions import Subscription
+from app.schema.transport import OperationTransport
 from app.schema.validation import bound_overlap_checks
 from app.settings import RequestLimits
 from app.tracing.operations import operation_extensions
@@ -65,6 +67,7 @@ def build_schema(limits: RequestLimits, *, budget: bool = True) -> GatewaySchema
     bound_overlap_checks()
     return GatewaySchema(
         query=Query,
+        subscription=Subscription,
         suggestions=limits.introspection,
         config=StrawberryConfig(disable_field_suggestions=not limits.introspection),
         extensions=[
@@ -72,6 +75,7 @@ def build_schema(limits: RequestLimits, *, budget: bool = True) -> GatewaySchema
             ErrorCodes,
             lambda: CachedDocuments(documents, max_tokens=limits.max_tokens),
             lambda: AddValidationRules(rules),
+            OperationTransport,
             *([RequestBudget] if budget else []),
         ],
     )
