@@ -196,7 +196,8 @@ class GatewayGraphQL(GraphQL[Context, None]):
             connection_params=params,
         )
         vars(context).update(vars(authenticated))
-        return UNSET  # a plain connection_ack, with no payload
+        unset: UnsetType = UNSET  # a plain connection_ack, with no payload
+        return unset
 
 
 def _authorization(params: dict[str, Any], websocket: WebSocket) -> str | None:
