@@ -28,7 +28,7 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from app.events import EventBus, RecordingEvent, RecordingEventType, codec
 from app.main import create_app
-from app.models import Provider, Recording, RecordingStatus
+from app.models import MediaFormat, Provider, Recording, RecordingStatus
 from app.settings import Settings
 from tests.servers import serve
 
@@ -62,6 +62,7 @@ def recording_event(
         provider_status="completed",
         call_id=call_id,
         duration_seconds=duration,
+        media_formats=(MediaFormat.MP3, MediaFormat.WAV),
     )
     return RecordingEvent(tenant, kind, recording, datetime.now(UTC))
 
