@@ -4,14 +4,16 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
 from websockets.asyncio.client import ClientConnection
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from app.access.keys import new_key
 from app.events import RecordingEventType
@@ -19,6 +21,7 @@ from app.models import Provider
 from app.sandbox import SandboxConfig
 from app.settings import Settings
 from tests.access.support import TenantSpec, write_config
+from tests.access.test_jwt import AUDIENCE, ISSUER, pem, token
 from tests.events.support import (
     EVENTS,
     init,
@@ -355,3 +358,65 @@ async def test_the_request_limits_apply_to_subscriptions(tmp_path: Path) -> None
         [error] = answers[op]["payload"]
         assert words in error["message"]
         assert error["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
+
+
+async def test_a_jwt_authenticates_with_the_scopes_it_grants(tmp_path: Path) -> None:
+    signer = ec.generate_private_key(ec.SECP256R1())
+    key_file = tmp_path / "idp.pem"
+    key_file.write_bytes(pem(signer))
+    jwt = (
+        f'\n[auth.jwt]\nissuer = "{ISSUER}"\naudience = "{AUDIENCE}"\n'
+        f'public_key_file = "{key_file}"\n'
+    )
+    config = write_config(tmp_path / "gateway.toml", SandboxConfig(), TENANTS, jwt=jwt)
+    reader = token(signer, "ES256", scope="recordings:read")
+    media_only = token(signer, "ES256", scope="media:read")
+    with running_gateway(Settings.from_env(config)) as url:
+        async with httpx.AsyncClient(base_url=url) as client:
+            async with socket(url) as ws:
+                assert await init(ws, bearer(reader)) == {"type": "connection_ack"}
+                await subscribed(ws, client, "acme")
+                await publish(client, recording_event("acme", "RE-jwt"))
+                assert event_of(await receive(ws))["recording"]["id"] == "RE-jwt"
+            async with socket(url) as ws:  # a trusted token without recordings:read
+                assert await closed_with(ws, bearer(media_only)) == 4403
+            async with socket(url) as ws:  # signed by nobody the gateway trusts
+                forged = token(ec.generate_private_key(ec.SECP256R1()), "ES256")
+                assert await closed_with(ws, bearer(forged)) == 4403
+
+
+async def test_the_handshakes_authorization_header_serves_when_the_payload_has_none(
+    gateway_url: str, client: httpx.AsyncClient
+) -> None:
+    async with socket(gateway_url, additional_headers=bearer(ACME)) as ws:
+        assert await init(ws, {}) == {"type": "connection_ack"}
+        await subscribed(ws, client, "acme")
+    async with socket(gateway_url, additional_headers=bearer(ACME)) as ws:
+        # Credentials in the payload win: these are refused.
+        assert await closed_with(ws, {"Authorization": "Bearer not-a-key"}) == 4403
+
+
+async def test_a_subscription_ends_with_its_socket_or_its_complete(
+    gateway_url: str, client: httpx.AsyncClient
+) -> None:
+    async with socket(gateway_url) as ws:
+        await init(ws, bearer(ACME))
+        await subscribed(ws, client, "acme", op="1")
+        await subscribed(ws, client, "acme", op="2", open_before=1)
+        await ws.send(json.dumps({"id": "1", "type": "complete"}))
+        await until_active(client, "acme", 1)
+    await until_active(client, "acme", 0)
+
+
+async def test_a_browser_page_of_another_origin_is_refused_unless_cors_allows_it(
+    tmp_path: Path,
+) -> None:
+    allowed = "https://app.example.com"
+    settings = settings_for(tmp_path, GATEWAY_CORS_ORIGINS=allowed)
+    with running_gateway(settings) as url:
+        async with socket(url, origin=allowed) as ws:
+            assert await init(ws, bearer(ACME)) == {"type": "connection_ack"}
+        with pytest.raises(InvalidStatus) as refused:
+            async with socket(url, origin="https://evil.example.com"):
+                pass
+    assert refused.value.response.status_code == 403
