@@ -420,3 +420,26 @@ async def test_a_browser_page_of_another_origin_is_refused_unless_cors_allows_it
             async with socket(url, origin="https://evil.example.com"):
                 pass
     assert refused.value.response.status_code == 403
+
+
+async def test_with_an_allowlist_only_its_subscriptions_run(tmp_path: Path) -> None:
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text(json.dumps({"events": EVENTS}))
+    settings = settings_for(
+        tmp_path,
+        GATEWAY_PERSISTED_QUERIES="allowlist",
+        GATEWAY_PERSISTED_QUERIES_FILE=str(manifest),
+    )
+    other = "subscription { recordingEvents { type } }"
+    with running_gateway(settings) as url:
+        async with httpx.AsyncClient(base_url=url) as client, socket(url) as ws:
+            await init(ws, bearer(ACME))
+            await subscribe(ws, "other", other)
+            refused = await receive(ws)
+            assert await receive(ws) == {"id": "other", "type": "complete"}
+            await subscribed(ws, client, "acme", op="listed")
+            await publish(client, recording_event("acme", "RE1"))
+            assert event_of(await receive(ws))["recording"]["id"] == "RE1"
+    assert refused["id"] == "other"
+    errors = refused["payload"]["errors"] if refused["type"] == "next" else refused["payload"]
+    assert errors[0]["extensions"]["code"] == "PERSISTED_QUERY_NOT_ALLOWED"
