@@ -79,8 +79,9 @@ class RedisBus(EventBus):
             cooldown=cooldown,
         )
         self._listener: asyncio.Task[None] | None = None
-        #: Set whenever the listener is subscribed (tests and ``start`` wait on it).
+        #: Set whenever the listener is subscribed (tests wait on it).
         self.listening = asyncio.Event()
+        self._tried = asyncio.Event()  # the listener's first attempt is over, either way
 
     @classmethod
     def from_settings(cls, cache: CacheSettings, queue_size: int = QUEUE_SIZE) -> RedisBus:
@@ -96,16 +97,19 @@ class RedisBus(EventBus):
             client,
             channel=CHANNEL.format(db=cache.db),
             queue_size=queue_size,
-            timeout=max(cache.timeout, 1.0),
+            timeout=cache.timeout,
             cooldown=cache.cooldown,
         )
 
     async def start(self) -> None:
-        """Subscribe (waiting up to ``LISTEN_TIMEOUT``), then keep listening in a task."""
+        """Start listening in a task, and wait (up to ``GATEWAY_CACHE_TIMEOUT``) for its
+        first attempt to subscribe: a replica that starts with Redis up serves no request
+        before it hears the others. Redis down or frozen delays the start by that much at
+        most; the listener keeps trying in the background."""
         self._listener = asyncio.get_running_loop().create_task(self._listen())
         with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(LISTEN_TIMEOUT):
-                await self.listening.wait()
+            async with asyncio.timeout(self._timeout):
+                await self._tried.wait()
 
     async def publish(self, event: RecordingEvent) -> None:
         self.deliver(event)
@@ -134,10 +138,12 @@ class RedisBus(EventBus):
                 async with asyncio.timeout(LISTEN_TIMEOUT):
                     await pubsub.subscribe(self.channel)
                 self.listening.set()
+                self._tried.set()
                 self._outage.succeeded()
                 await self._receive(pubsub)
             except (redis.RedisError, OSError, TimeoutError) as exc:
                 self.listening.clear()
+                self._tried.set()
                 self._outage.failed(exc)
             finally:
                 with contextlib.suppress(redis.RedisError, OSError):

@@ -26,7 +26,11 @@ bus_outage_redis = factories.redis_proc(port=None)  # type: ignore[arg-type]  # 
 
 
 def cache_settings(server: Any, **changes: Any) -> CacheSettings:
-    return CacheSettings(kind="redis", host=server.host, port=server.port, **changes)
+    """Settings for ``server``; Redis calls may take 5 s, so that a loaded machine's slow
+    call is not taken for an outage."""
+    return CacheSettings(
+        kind="redis", host=server.host, port=server.port, **{"timeout": 5.0, **changes}
+    )
 
 
 @contextlib.asynccontextmanager

@@ -88,7 +88,9 @@ def pair(events_redis: RedisExecutor, tmp_path_factory: pytest.TempPathFactory) 
 
 @contextlib.asynccontextmanager
 async def publisher(redis: RedisExecutor) -> AsyncIterator[RedisBus]:
-    cache = CacheSettings(kind="redis", host=redis.host, port=redis.port, password=Secret(PASSWORD))
+    cache = CacheSettings(
+        kind="redis", host=redis.host, port=redis.port, password=Secret(PASSWORD), timeout=5.0
+    )
     bus = RedisBus.from_settings(cache)
     await bus.start()
     try:
