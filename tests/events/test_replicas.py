@@ -12,6 +12,7 @@ those of its tenant.
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
@@ -36,7 +37,7 @@ from tests.access.test_replicas import (
     stop,
     wait_ready,
 )
-from tests.events.support import EVENTS, init, receive, recording_event, socket, subscribe
+from tests.events.support import EVENTS, WAIT, init, receive, recording_event, socket, subscribe
 from tests.events.support import until_active as until_open
 from tests.servers import serve
 from tests.support import SIGNING_KEY, secrets_of
@@ -120,6 +121,10 @@ async def test_an_event_reaches_its_tenants_subscribers_on_every_replica(
         await until_open(one, "acme", 1)
         await until_open(two, "acme", 1)
         await until_open(two, "globex", 1)
+        # Both replicas and this publisher listen on the channel (each round trip the wait).
+        deadline = time.monotonic() + WAIT
+        while events_db.pubsub_numsub(bus.channel) != [(bus.channel.encode(), 3)]:
+            assert time.monotonic() < deadline, "the replicas never subscribed to the channel"
         await bus.publish(recording_event("acme", "RE-acme", call_id="CA1", duration=30))
         await bus.publish(recording_event("globex", "RE-globex"))
         for ws in (acme_one, acme_two):
