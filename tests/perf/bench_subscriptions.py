@@ -25,8 +25,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import concurrent.futures
 import contextlib
 import json
+import multiprocessing
 import os
 import shutil
 import statistics
@@ -144,7 +146,7 @@ class Subscriber:
 
 @contextlib.asynccontextmanager
 async def subscribers(
-    url: str, calls: list[str | None], *, concurrency: int = 50
+    url: str, calls: list[str | None], *, key: str = KEY, concurrency: int = 50
 ) -> AsyncIterator[list[Subscriber]]:
     """One subscriber per entry of ``calls`` (its ``callId`` filter, None: every event),
     each connected, acknowledged and subscribed, and reading in a task."""
@@ -161,7 +163,7 @@ async def subscribers(
                         open_timeout=60,
                     )
                 )
-                init = {"type": "connection_init", "payload": {"Authorization": f"Bearer {KEY}"}}
+                init = {"type": "connection_init", "payload": {"Authorization": f"Bearer {key}"}}
                 await ws.send(json.dumps(init))
                 assert json.loads(await ws.recv())["type"] == "connection_ack"
                 variables = {"filter": {"callId": call}} if call is not None else {}
@@ -195,17 +197,28 @@ async def until_subscribed(client: httpx.AsyncClient, count: int) -> None:
 async def publish_at_rate(
     client: httpx.AsyncClient, count: int, rate: float, call_of: Any
 ) -> float:
-    """Publish ``count`` events at ``rate`` a second, each at its own instant; the seconds
-    it took."""
+    """Publish ``count`` events at ``rate`` a second, in order; the seconds it took. Each
+    hook call carries the events due by then (one, unless the publisher fell behind), each
+    stamped as it is sent."""
     started = time.monotonic()
-    for n in range(count):
-        delay = started + n / rate - time.monotonic()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        event = recording_event("acme", f"RE{n:032d}", provider=Provider.TWILIO, call_id=call_of(n))
-        body = codec.encode("bench", event)  # ``at`` is now
-        response = await client.post("/test/publish", content=body)
+    sent = 0
+    while sent < count:
+        due = min(count, int((time.monotonic() - started) * rate) + 1)
+        if due <= sent:
+            await asyncio.sleep(started + sent / rate - time.monotonic())
+            continue
+        lines = [
+            codec.encode(
+                "bench",
+                recording_event(
+                    "acme", f"RE{n:032d}", provider=Provider.TWILIO, call_id=call_of(n)
+                ),
+            )
+            for n in range(sent, due)
+        ]
+        response = await client.post("/test/publish", content=b"\n".join(lines))
         assert response.status_code == 204, response.text
+        sent = due
     return time.monotonic() - started
 
 
@@ -261,73 +274,119 @@ async def latency(events: int, rate: float) -> None:
     print(f"load average after: {os.getloadavg()}", flush=True)
 
 
+@dataclass(frozen=True)
+class Plan:
+    """What a load run publishes and who should receive what."""
+
+    events: int
+    calls: int  # events name calls CA0..CA{calls-1} in turn
+
+    def call_of(self, n: int) -> str:
+        return f"CA{n % self.calls}"
+
+    def wanted(self, call: str | None) -> list[str]:
+        return [
+            f"RE{n:032d}" for n in range(self.events) if call is None or self.call_of(n) == call
+        ]
+
+
+@dataclass(frozen=True)
+class WorkerResult:
+    delivered: int
+    wrong: int
+    missed: int
+    latencies: list[float]
+
+
+def subscriber_worker(
+    url: str, key: str, calls: list[str | None], plan: Plan, timeout: float
+) -> WorkerResult:
+    """A process of its own holding ``calls``' subscribers until each has all its events
+    (or ``timeout`` seconds after they subscribed)."""
+
+    async def run() -> WorkerResult:
+        async with subscribers(url, calls, key=key) as subs:
+            wanted = [plan.wanted(call) for call in calls]
+            await drained(subs, {i: len(w) for i, w in enumerate(wanted)}, timeout)
+            wrong = sum(
+                1 for sub, w in zip(subs, wanted, strict=True) if sub.ids != w or sub.missed
+            )
+            return WorkerResult(
+                delivered=sum(len(sub.ids) for sub in subs),
+                wrong=wrong,
+                missed=sum(sub.missed for sub in subs),
+                latencies=[value for sub in subs for value in sub.latencies],
+            )
+
+    return asyncio.run(run())
+
+
 async def load(
-    subscribers_count: int, rate: float, seconds: float, per_call: int, dashboards: int
+    subscribers_count: int,
+    rate: float,
+    seconds: float,
+    per_call: int,
+    dashboards: int,
+    workers: int,
 ) -> None:
     filtered = subscribers_count - dashboards
-    calls_count = max(1, filtered // per_call)
+    plan = Plan(events=int(rate * seconds), calls=max(1, filtered // per_call))
     calls: list[str | None] = [None] * dashboards + [
-        f"CA{index % calls_count}" for index in range(filtered)
+        f"CA{index % plan.calls}" for index in range(filtered)
     ]
-    events = int(rate * seconds)
-
-    def call_of(n: int) -> str:
-        return f"CA{n % calls_count}"
-
     print(
         f"{subscribers_count} subscribers ({dashboards} unfiltered, {filtered} over "
-        f"{calls_count} calls), {rate:g} events/s for {seconds:g} s = {events} events; "
-        f"each event matches {dashboards + filtered // calls_count} subscribers",
+        f"{plan.calls} calls) in {workers} client processes, {rate:g} events/s for "
+        f"{seconds:g} s = {plan.events} events; each event matches "
+        f"{dashboards + filtered // plan.calls} subscribers",
         flush=True,
     )
     print(f"load average before: {os.getloadavg()}", flush=True)
-    with tempfile.TemporaryDirectory() as directory:
-        with gateway(gateway_env(Path(directory))) as one:
-            rss_idle = one.process.memory_info().rss
-            async with (
-                httpx.AsyncClient(base_url=one.url, timeout=30) as client,
-                subscribers(one.url, calls) as subs,
-            ):
-                await until_subscribed(client, subscribers_count)
-                rss_subscribed = one.process.memory_info().rss
-                cpu_before = one.process.cpu_times()
-                peak = rss_subscribed
-                sampling = True
+    loop = asyncio.get_running_loop()
+    context = multiprocessing.get_context("spawn")
+    with (
+        tempfile.TemporaryDirectory() as directory,
+        gateway(gateway_env(Path(directory))) as one,
+        concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool,
+    ):
+        rss_idle = one.process.memory_info().rss
+        timeout = seconds * 3 + 120
+        futures = [
+            loop.run_in_executor(
+                pool, subscriber_worker, one.url, KEY, calls[i::workers], plan, timeout
+            )
+            for i in range(workers)
+        ]
+        async with httpx.AsyncClient(base_url=one.url, timeout=30) as client:
+            await until_subscribed(client, subscribers_count)
+            rss_subscribed = one.process.memory_info().rss
+            cpu_before = one.process.cpu_times()
+            peak = rss_subscribed
+            sampling = True
 
-                async def sample() -> None:
-                    nonlocal peak
-                    while sampling:
-                        peak = max(peak, one.process.memory_info().rss)
-                        await asyncio.sleep(1)
+            async def sample() -> None:
+                nonlocal peak
+                while sampling:
+                    peak = max(peak, one.process.memory_info().rss)
+                    await asyncio.sleep(1)
 
-                sampler = asyncio.create_task(sample())
-                took = await publish_at_rate(client, events, rate, call_of)
-                expected = {
-                    i: sum(1 for n in range(events) if call is None or call_of(n) == call)
-                    for i, call in enumerate(calls)
-                }
-                await drained(subs, expected, 60)
-                sampling = False
-                await sampler
-                cpu_after = one.process.cpu_times()
-                load_after = os.getloadavg()
-                wrong = 0
-                for index, sub in enumerate(subs):
-                    wanted = [
-                        f"RE{n:032d}"
-                        for n in range(events)
-                        if calls[index] is None or call_of(n) == calls[index]
-                    ]
-                    if sub.ids != wanted or sub.missed:
-                        wrong += 1
-                latencies = [value for sub in subs for value in sub.latencies]
-                cpu = (cpu_after.user + cpu_after.system) - (cpu_before.user + cpu_before.system)
-                delivered = sum(len(sub.ids) for sub in subs)
+            sampler = asyncio.create_task(sample())
+            took = await publish_at_rate(client, plan.events, rate, plan.call_of)
+            results = await asyncio.gather(*futures)
+            sampling = False
+            await sampler
+            cpu_after = one.process.cpu_times()
+    load_after = os.getloadavg()
+    expected = sum(len(plan.wanted(call)) for call in calls)
+    delivered = sum(r.delivered for r in results)
+    wrong = sum(r.wrong for r in results)
+    latencies = [value for r in results for value in r.latencies]
+    cpu = (cpu_after.user + cpu_after.system) - (cpu_before.user + cpu_before.system)
     mb = 1024 * 1024
-    print(f"published {events} events in {took:.1f} s ({events / took:.1f}/s)")
+    print(f"published {plan.events} events in {took:.1f} s ({plan.events / took:.1f}/s)")
     print(
-        f"deliveries {delivered} (expected {sum(expected.values())}); subscribers with a wrong "
-        f"or incomplete stream: {wrong}; missed: {sum(s.missed for s in subs)}"
+        f"deliveries {delivered} (expected {expected}); subscribers with a wrong or "
+        f"incomplete stream: {wrong}; missed: {sum(r.missed for r in results)}"
     )
     print(f"latency: {describe(latencies)}")
     print(
@@ -335,8 +394,8 @@ async def load(
         f"{rss_subscribed / mb:.0f} MB, peak under load {peak / mb:.0f} MB"
     )
     print(
-        f"gateway CPU: {cpu:.1f} s over {took:.1f} s ({cpu / took * 100:.0f}% of a core), "
-        f"{cpu / max(1, delivered) * 1e6:.0f} µs per delivery"
+        f"gateway CPU: {cpu:.1f} s while publishing and draining "
+        f"({cpu / max(1, delivered) * 1e6:.0f} µs per delivery)"
     )
     print(f"load average after: {load_after}", flush=True)
     assert wrong == 0, "some subscriber did not get exactly its events"
@@ -354,11 +413,21 @@ def main() -> None:
     ld.add_argument("--seconds", type=float, default=60.0)
     ld.add_argument("--per-call", type=int, default=10)
     ld.add_argument("--dashboards", type=int, default=10)
+    ld.add_argument("--workers", type=int, default=2, help="client processes")
     args = parser.parse_args()
     if args.command == "latency":
         asyncio.run(latency(args.events, args.rate))
     else:
-        asyncio.run(load(args.subscribers, args.rate, args.seconds, args.per_call, args.dashboards))
+        asyncio.run(
+            load(
+                args.subscribers,
+                args.rate,
+                args.seconds,
+                args.per_call,
+                args.dashboards,
+                args.workers,
+            )
+        )
 
 
 if __name__ == "__main__":
