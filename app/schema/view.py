@@ -34,6 +34,10 @@ within ``GATEWAY_WS_INIT_TIMEOUT`` seconds (else 4408), a connection runs at mos
 ``GATEWAY_WS_MAX_SUBSCRIPTIONS`` operations at once, and every document meets the same limits
 as over HTTP (tokens, depth, aliases, the allowlist of persisted queries). Browsers may open
 one from the origins ``GATEWAY_CORS_ORIGINS`` allows (or the gateway's own).
+
+This relies on Strawberry's handler keeping the object ``get_context`` returned for the whole
+connection, setting its ``connection_params`` and handing it to ``on_ws_connect``: the
+tests of tests/events/test_subscriptions.py that authenticate fail if a release changes it.
 """
 
 from __future__ import annotations
