@@ -16,7 +16,7 @@ subscription, so that refusal is raised; it reaches the client as the operation'
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from graphql import ExecutionResult, GraphQLError
@@ -24,7 +24,7 @@ from strawberry.extensions import SchemaExtension
 from strawberry.types import ExecutionContext
 from strawberry.types.graphql import OperationType
 
-from app.errors import BadRequestError
+from app.errors import BadRequestError, PersistedQueryNotAllowedError
 from app.persisted import PersistedQueries
 
 if TYPE_CHECKING:
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 class OperationTransport(SchemaExtension):
     """Refuses an operation sent over the other transport (see the module docstring)."""
 
-    async def on_execute(self) -> AsyncIterator[None]:
+    def on_execute(self) -> Iterator[None]:
         execution = self.execution_context
         context: Context | None = execution.context
         # A schema executed without the gateway's context (a test's) runs as over HTTP.
@@ -49,9 +49,17 @@ class OperationTransport(SchemaExtension):
                 "over HTTP (POST /graphql)",
             )
         elif context is not None and streaming:
-            persisted: PersistedQueries = context.request.state.persisted
-            await persisted.resolve({"query": execution.query}, context.tenant.name)
+            _allowed(context.request.state.persisted, execution.query)
         yield
+
+
+def _allowed(persisted: PersistedQueries, query: str | None) -> None:
+    """The allowlist's verdict on a subscription's document (the only persisted-query rule
+    a WebSocket meets: Strawberry's handler takes full documents only, no hashes)."""
+    if persisted.manifest is not None and not persisted.manifest.allows(query or ""):
+        raise PersistedQueryNotAllowedError(
+            "this subscription is not in the gateway's allowlist of operations"
+        )
 
 
 def _refuse(execution: ExecutionContext, message: str) -> None:
