@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -443,3 +444,20 @@ async def test_with_an_allowlist_only_its_subscriptions_run(tmp_path: Path) -> N
     assert refused["id"] == "other"
     errors = refused["payload"]["errors"] if refused["type"] == "next" else refused["payload"]
     assert errors[0]["extensions"]["code"] == "PERSISTED_QUERY_NOT_ALLOWED"
+
+
+async def test_a_gateway_shutting_down_closes_its_sockets_as_a_restart(tmp_path: Path) -> None:
+    """1012 (service restart): a client such as graphql-ws reconnects, to another replica."""
+    async with contextlib.AsyncExitStack() as stack:
+        running = running_gateway(settings_for(tmp_path))
+        url = running.__enter__()
+        try:
+            client = await stack.enter_async_context(httpx.AsyncClient(base_url=url))
+            ws = await stack.enter_async_context(socket(url))
+            await init(ws, bearer(ACME))
+            await subscribed(ws, client, "acme")
+        finally:
+            running.__exit__(None, None, None)  # uvicorn shuts down, its lifespan too
+        with pytest.raises(ConnectionClosed) as closed:
+            await receive(ws)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1012
