@@ -25,7 +25,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
-from starlette.routing import BaseRoute, Mount, Route
+from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.types import ASGIApp
 
 from app import tracing
@@ -35,7 +35,7 @@ from app.access.ratelimit import RateLimiter
 from app.cache import RecordingCache
 from app.cors import cors_middleware
 from app.errors import ConfigError
-from app.events import EventBus, MemoryBus
+from app.events import EventBus, build_bus
 from app.explorer.assets import AssetsRoute
 from app.explorer.page import GraphiQLPage
 from app.export.route import ExportRoute
@@ -132,8 +132,9 @@ def create_app(
             closing.push_async_callback(persisted.aclose)
             cache_probe = CacheProbe(settings.cache)
             closing.push_async_callback(cache_probe.aclose)
-            events = MemoryBus(settings.subscription_queue)
+            events = build_bus(settings)  # Redis pub/sub when the cache is Redis
             closing.push_async_callback(events.aclose)
+            await events.start()
             webhooks = Webhooks.build(settings, tenants, cache.outage)
             closing.push_async_callback(webhooks.aclose)  # before the bus and upstream close
             if open_warning is not None:
@@ -152,6 +153,7 @@ def create_app(
                 webhooks=webhooks,
             )
 
+    view = GatewayGraphQL.from_settings(schema, settings)
     ide = None
     if settings.graphiql:
         ide = GraphiQLPage(default_query=graphiql_default, auth=settings.client_auth)
@@ -162,7 +164,9 @@ def create_app(
         Route("/readyz", readyz),
         Route("/metrics", metrics),
         # Every method reaches the gate, which refuses all but GET and POST in its own shape.
-        Route("/graphql", GraphQLGate(GatewayGraphQL(schema), ide)),
+        Route("/graphql", GraphQLGate(view, ide)),
+        # Subscriptions: the same view, which authenticates the socket's connection_init.
+        WebSocketRoute("/graphql", view),
         Route("/media/{token}", MediaRoute(), methods=["GET", "HEAD"]),
         *(Route(f"/webhooks/{p.value}/{{tenant}}", WebhookRoute(p)) for p in Provider),
         # The recordings listing as one flat file (app.export), authenticated like /graphql.

@@ -220,6 +220,9 @@ class Settings:
     webhook_max_pending: int = 1000
     #: Upstream pages ``recordingStats`` may read per provider (``app.stats``): its cost.
     stats_max_pages: int = 100
+    #: Seconds a WebSocket may take to send ``connection_init``; operations it may run at once.
+    ws_init_timeout: float = 10.0
+    ws_max_subscriptions: int = 20
 
     def tenant_settings(self) -> dict[str, TenantSettings]:
         """Every tenant by name: the config file's, or the environment mode's ``default``."""
@@ -275,6 +278,8 @@ class Settings:
                 "GATEWAY_WEBHOOK_MAX_PENDING", 1000, low=1, high=100000
             ),
             stats_max_pages=env.integer("GATEWAY_STATS_MAX_PAGES", 100, low=1, high=100000),
+            ws_init_timeout=env.number("GATEWAY_WS_INIT_TIMEOUT", 10.0),
+            ws_max_subscriptions=env.integer("GATEWAY_WS_MAX_SUBSCRIPTIONS", 20, low=1, high=1000),
             host=env.get("GATEWAY_HOST") or "127.0.0.1",
             port=env.integer("GATEWAY_PORT", 8000, low=0, high=65535),
             upstream_timeout=env.number("GATEWAY_UPSTREAM_TIMEOUT", 10.0),

@@ -4,6 +4,10 @@
 A subscription's queue is bounded: when a slow subscriber lets it fill, the oldest events
 are dropped and counted, and the next event it reads carries that count (``Delivery.missed``)
 so the client knows to query again. Publishing never waits for a subscriber.
+
+A subscription may carry a filter (``accepts``), checked before its queue: an event it does
+not want never takes a place there, so it can neither push out a wanted one nor count as
+missed.
 """
 
 from __future__ import annotations
@@ -11,13 +15,16 @@ from __future__ import annotations
 import asyncio
 from abc import ABC, abstractmethod
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from app.events.model import RecordingEvent
 
 #: A subscription's queue when ``GATEWAY_SUBSCRIPTION_QUEUE`` does not say.
 QUEUE_SIZE = 100
+
+#: Which events a subscriber wants (None: all of its tenant's).
+Accepts = Callable[[RecordingEvent], bool]
 
 
 @dataclass(frozen=True)
@@ -31,8 +38,9 @@ class Delivery:
 class Subscription:
     """One subscriber's bounded queue of a tenant's events (read with ``async for``)."""
 
-    def __init__(self, tenant: str, size: int = QUEUE_SIZE) -> None:
+    def __init__(self, tenant: str, size: int = QUEUE_SIZE, accepts: Accepts | None = None) -> None:
         self.tenant = tenant
+        self.accepts = accepts
         self._queue: deque[RecordingEvent] = deque()
         self._size = max(1, size)
         self._missed = 0
@@ -40,8 +48,8 @@ class Subscription:
         self._closed = False
 
     def put(self, event: RecordingEvent) -> None:
-        """Queue ``event``; when the queue is full, drop the oldest one (counted)."""
-        if self._closed:
+        """Queue ``event`` if wanted; when the queue is full, drop the oldest one (counted)."""
+        if self._closed or (self.accepts is not None and not self.accepts(event)):
             return
         if len(self._queue) >= self._size:
             self._queue.popleft()
@@ -80,9 +88,14 @@ class EventBus(ABC):
     async def publish(self, event: RecordingEvent) -> None:
         """Send ``event`` to every subscription of its tenant (on every replica)."""
 
-    def subscribe(self, tenant: str) -> Subscription:
-        """A new subscription to ``tenant``'s events; ``unsubscribe`` it when done."""
-        subscription = Subscription(tenant, self.queue_size)
+    async def start(self) -> None:
+        """Begin receiving other replicas' events (nothing to do within one process)."""
+        return None
+
+    def subscribe(self, tenant: str, accepts: Accepts | None = None) -> Subscription:
+        """A new subscription to ``tenant``'s events (those ``accepts`` wants, if given);
+        ``unsubscribe`` it when done."""
+        subscription = Subscription(tenant, self.queue_size, accepts)
         self._subscriptions.setdefault(tenant, set()).add(subscription)
         return subscription
 

@@ -135,6 +135,13 @@ MEDIA_ACTIVE = Gauge(
     # The gateway's streams now: the running workers' added up (a gone worker's are gone).
     multiprocess_mode="livesum",
 )
+SUBSCRIPTIONS_ACTIVE = Gauge(
+    "gateway_subscriptions_active",
+    "GraphQL subscriptions (recordingEvents) open now, by tenant",
+    ["tenant"],
+    registry=REGISTRY,
+    multiprocess_mode="livesum",
+)
 RATE_LIMITED = Counter(
     "gateway_rate_limit_refusals",
     "Requests refused by a tenant's rate limit",

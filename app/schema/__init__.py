@@ -25,6 +25,8 @@ from app.schema.documents import CachedDocuments, DocumentCache
 from app.schema.errors import ErrorCodes, ensure_codes
 from app.schema.mutations import Mutation
 from app.schema.queries import Query
+from app.schema.subscriptions import Subscription
+from app.schema.transport import OperationTransport
 from app.schema.validation import bound_overlap_checks
 from app.settings import RequestLimits
 from app.tracing.operations import operation_extensions
@@ -67,6 +69,7 @@ def build_schema(limits: RequestLimits, *, budget: bool = True) -> GatewaySchema
     return GatewaySchema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         suggestions=limits.introspection,
         config=StrawberryConfig(disable_field_suggestions=not limits.introspection),
         extensions=[
@@ -74,6 +77,7 @@ def build_schema(limits: RequestLimits, *, budget: bool = True) -> GatewaySchema
             ErrorCodes,
             lambda: CachedDocuments(documents, max_tokens=limits.max_tokens),
             lambda: AddValidationRules(rules),
+            OperationTransport,
             *([RequestBudget] if budget else []),
         ],
     )

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
 from graphql.error import GraphQLError
-from starlette.requests import Request
+from starlette.requests import HTTPConnection
 from starlette.responses import Response
+from starlette.websockets import WebSocket
 
 from app import models
 from app.access.ratelimit import RateLimiter
@@ -31,9 +32,13 @@ class Context:
     lifespan built once (``app.main.GatewayState``) and the caller the gate authenticated.
 
     ``recordings`` and ``loaders`` are the caller's tenant's: nothing in a request reaches
-    another tenant's accounts."""
+    another tenant's accounts.
 
-    request: Request
+    Over a WebSocket (subscriptions) there is one context per connection: ``request`` is the
+    WebSocket, ``response`` a stand-in nothing sends, and ``connection_params`` the payload
+    of the client's ``connection_init``."""
+
+    request: HTTPConnection
     response: Response
     settings: Settings
     tenant: Tenant
@@ -51,6 +56,8 @@ class Context:
     # Where the answer holds a recording served stale (past its TTL, the provider failing):
     # the view lists them in the answer's top-level ``extensions.stale``.
     stale_paths: list[Path] = field(default_factory=list)
+    # What the client sent in ``connection_init`` (WebSocket only; Strawberry sets it).
+    connection_params: dict[str, Any] | None = None
 
     def served(self, fresh: Fresh, path: Path) -> models.Recording:
         """The recording of ``fresh``, placed at ``path`` of the answer (noted if stale)."""
@@ -61,6 +68,20 @@ class Context:
     @property
     def recordings(self) -> RecordingService:
         return self.tenant.recordings
+
+    @property
+    def streaming(self) -> bool:
+        """Whether this is a WebSocket connection (subscriptions), not one HTTP request."""
+        return isinstance(self.request, WebSocket)
+
+    @property
+    def base_url(self) -> str:
+        """Where the client reached the gateway, as an HTTP URL (a WebSocket's ``ws``/``wss``
+        made ``http``/``https``): the base of the links handed out."""
+        url = self.request.base_url
+        if url.scheme in ("ws", "wss"):
+            url = url.replace(scheme="https" if url.scheme == "wss" else "http")
+        return str(url)
 
     def close(self) -> None:
         """The answer is built: let go of everything the request made, at once.

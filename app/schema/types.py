@@ -17,7 +17,7 @@ import strawberry
 from strawberry.scalars import JSON
 
 from app import models
-from app.errors import GatewayError
+from app.errors import BadUserInputError, GatewayError
 from app.media import links as media
 from app.media.links import MediaDelivery
 from app.models import (
@@ -257,8 +257,10 @@ async def _mint(
     expires_in: int,
 ) -> media.MediaLink | None:
     context = info.context
+    if delivery is MediaDelivery.DIRECT and context.streaming:  # a provider call per event
+        raise BadUserInputError("in a subscription, media links are PROXY only")
     link = await context.media.link(
-        context.recordings, recording, fmt, delivery, expires_in, str(context.request.base_url)
+        context.recordings, recording, fmt, delivery, expires_in, context.base_url
     )
     if link is not None:  # an answer holding a link is not reused once the link is dead
         context.freshness.link(link.expires_at)

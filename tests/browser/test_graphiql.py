@@ -1,5 +1,6 @@
 """GraphiQL as a user meets it in Chromium: served by the gateway alone, it runs the demo
-query, shows the docs, and sends the ``Authorization`` header typed into its headers editor.
+query, shows the docs, sends the ``Authorization`` header typed into its headers editor, and
+runs a subscription over the gateway's WebSocket.
 
 The gateway runs as ``serve --demo`` builds it (``app.cli``), under uvicorn on a loopback
 socket, with the sandbox providers on another; the browser may reach nothing else (conftest).
@@ -10,18 +11,22 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 from playwright.sync_api import Locator, Page, Response, expect
 
 from app.demo import demo_query, demo_settings
+from app.events import codec
 from app.main import create_app
 from app.sandbox import DEMO, create_sandbox_app
 from app.settings import Settings
 from tests.browser.conftest import Tab
+from tests.events.support import active, recording_event, with_publisher
 from tests.servers import serve
 
 API_KEY = "browser-test-key-0123456789abcdef"
@@ -146,3 +151,28 @@ def set_editor(page: Page, editor: Locator, text: str) -> None:
     page.keyboard.press("Control+A")
     page.keyboard.insert_text(text)
     expect(editor).to_contain_text(text)
+
+
+def test_graphiql_runs_a_subscription_over_the_websocket(tab: Tab) -> None:
+    """The headers editor's Authorization goes in ``connection_init``; a published event
+    shows in the result pane (the tests' publishing hook stands in for a webhook)."""
+    sandbox = create_sandbox_app(DEMO)
+    with serve(sandbox) as sandbox_url:
+        settings = demo_settings(Settings(), sandbox_url, DEMO, api_key=API_KEY)
+        with serve(with_publisher(create_app(settings))) as url, httpx.Client(base_url=url) as http:
+            page = tab.page
+            open_graphiql(page, url)
+            query = page.locator(".graphiql-query-editor .graphiql-editor").first
+            set_editor(page, query, "subscription { recordingEvents { type recording { id } } }")
+            headers = page.locator(".graphiql-editor-tool .graphiql-editor").last
+            set_editor(page, headers, f'{{"Authorization": "Bearer {API_KEY}"}}')
+            page.locator(".graphiql-execute-button").click()
+            deadline = time.monotonic() + 30
+            while active(http.get("/metrics").text, "default") < 1:  # each scrape the wait
+                assert time.monotonic() < deadline, "GraphiQL never subscribed"
+            event = recording_event("default", "RE" + "7" * 32)
+            published = http.post("/test/publish", content=codec.encode("test", event))
+            assert published.status_code == 204
+            expect(page.locator(".result-window")).to_contain_text("RE" + "7" * 32)
+            expect(page.locator(".result-window")).to_contain_text('"type": "COMPLETED"')
+    assert csp_violations(tab) == []

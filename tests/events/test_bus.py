@@ -53,3 +53,13 @@ async def test_unsubscribing_ends_the_stream() -> None:
     bus.unsubscribe(subscription)
     assert [d async for d in subscription] == []
     await bus.publish(event("acme"))  # nobody left: nothing to deliver to
+
+
+async def test_a_filter_runs_before_the_queue_so_what_it_drops_is_never_missed() -> None:
+    bus = MemoryBus(queue_size=2)
+    evens = bus.subscribe("acme", accepts=lambda e: int(e.recording.id.split("-")[1]) % 2 == 0)
+    for n in range(6):  # 0, 2, 4 pass: one more than the queue holds
+        await bus.publish(event("acme", n))
+    got = await take(aiter(evens), 2)
+    assert [d.event.recording.id for d in got] == ["rec-2", "rec-4"]
+    assert [d.missed for d in got] == [1, 0]

@@ -8,7 +8,12 @@
   // The page is served at the GraphQL endpoint itself (GET /graphql for text/html).
   var endpoint = window.location.origin + window.location.pathname;
   var props = {
-    fetcher: GraphiQL.createFetcher({ url: endpoint }),
+    // Subscriptions over graphql-transport-ws at the same path: GraphiQL sends the headers
+    // editor's values (Authorization) as the connection_init payload the gateway reads.
+    fetcher: GraphiQL.createFetcher({
+      url: endpoint,
+      subscriptionUrl: endpoint.replace(/^http/, "ws"),
+    }),
     isHeadersEditorEnabled: true,
     // An API key typed into the headers editor stays in this tab, not in localStorage.
     shouldPersistHeaders: false,
