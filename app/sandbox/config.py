@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 
 DEMO_TWILIO_ACCOUNT_SID = "AC0f3e5d7c9b1a2e4d6c8b0a1f3e5d7c9b"
 DEMO_TWILIO_AUTH_TOKEN = "5e1c0b9d8a7f6e5d4c3b2a1908f7e6d5"
@@ -47,6 +48,12 @@ class SandboxConfig:
 
     The defaults (`DEMO`) are the credentials of demo mode; they are account 0 of each provider
     (see `accounts`). Secrets are left out of `repr()`.
+
+    `anchor` is the end of the recordings' 90 days (`app.sandbox.seeding`): None (the default)
+    means the start of the current UTC day, read from the clock when the data is built, so the
+    demo's data is recent whenever it runs and the same all day long. A test that builds the
+    data twice and compares pins it, so that midnight cannot fall between the two builds
+    (`Sandbox` pins it in its own `config` when it builds its data).
     """
 
     twilio_account_sid: str = DEMO_TWILIO_ACCOUNT_SID
@@ -67,6 +74,7 @@ class SandboxConfig:
     accounts_per_provider: int = 2
     #: Share of provider requests failed at random (`app.sandbox.chaos`), drawn from `seed`.
     failure_rate: float = 0.0
+    anchor: datetime | None = None
 
     def __post_init__(self) -> None:
         if self.recordings_per_provider < 0:
@@ -81,6 +89,18 @@ class SandboxConfig:
             raise ValueError("presign_ttl must be > 0")
         if self.s3_base_url is not None:
             object.__setattr__(self, "s3_base_url", self.s3_base_url.rstrip("/"))
+        if self.anchor is not None:
+            if self.anchor.utcoffset() is None:
+                raise ValueError("anchor must be an aware datetime (with a time zone)")
+            object.__setattr__(self, "anchor", self.anchor.astimezone(UTC))
+
+    def anchor_at(self, now: datetime) -> datetime:
+        """`anchor`, or if unset the start of `now`'s UTC day (see the class docstring)."""
+        return self.anchor if self.anchor is not None else day_start(now)
+
+    def pinned(self, now: datetime) -> SandboxConfig:
+        """This config with its `anchor` set, to `anchor_at(now)`."""
+        return self if self.anchor is not None else replace(self, anchor=day_start(now))
 
     def accounts(self, provider: str) -> tuple[SandboxAccount, ...]:
         """Every account `provider` serves, `accounts_per_provider` of them; index 0 is the
@@ -106,6 +126,12 @@ class SandboxConfig:
         if provider == "signalwire":
             return SandboxAccount(provider, self.signalwire_project_id, self.signalwire_api_token)
         return SandboxAccount(provider, self.bird_workspace_id, self.bird_access_key)
+
+
+def day_start(moment: datetime) -> datetime:
+    """Midnight UTC at the start of `moment`'s UTC day."""
+    utc = moment.astimezone(UTC)
+    return datetime(utc.year, utc.month, utc.day, tzinfo=UTC)
 
 
 def _derived_account(provider: str, seed: int, index: int) -> SandboxAccount:

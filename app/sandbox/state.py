@@ -24,12 +24,14 @@ class Sandbox:
 
     Tests mutate `dataset`, read `requests`, queue `faults`, and may replace `clock` (a callable
     returning an aware datetime) to move time, e.g. past the expiry of a presigned URL.
+    `config.anchor` is always set: to the given config's, else read from the wall clock once,
+    here, so `build_dataset(sandbox.config)` rebuilds the same data even after midnight.
     `accounts(provider)` names every account served and the credentials each accepts.
     """
 
     def __init__(self, config: SandboxConfig, dataset: Dataset | None = None) -> None:
-        self.config = config
-        self.dataset = dataset if dataset is not None else build_dataset(config)
+        self.config = config.pinned(utc_now())
+        self.dataset = dataset if dataset is not None else build_dataset(self.config)
         self.requests: list[SeenRequest] = []
         self.faults = Faults()
         self.chaos = Chaos(config.failure_rate, config.seed)
