@@ -24,6 +24,7 @@ from app.schema.budget import RequestBudget
 from app.schema.documents import CachedDocuments, DocumentCache
 from app.schema.errors import ErrorCodes, ensure_codes
 from app.schema.queries import Query
+from app.schema.scalars import SCALARS
 from app.schema.validation import bound_overlap_checks
 from app.settings import RequestLimits
 from app.tracing.operations import operation_extensions
@@ -66,7 +67,10 @@ def build_schema(limits: RequestLimits, *, budget: bool = True) -> GatewaySchema
     return GatewaySchema(
         query=Query,
         suggestions=limits.introspection,
-        config=StrawberryConfig(disable_field_suggestions=not limits.introspection),
+        config=StrawberryConfig(
+            disable_field_suggestions=not limits.introspection,
+            scalar_map=SCALARS,  # DateTime: UTC, milliseconds (app.schema.scalars)
+        ),
         extensions=[
             *operation_extensions(),  # outermost: the operation span covers the others
             ErrorCodes,
