@@ -52,8 +52,9 @@ What is per worker, and why that is correct or refused:
   ``GATEWAY_SIGNING_KEYS`` (a key per worker would make half the links fail). The demo's API
   key (beyond loopback) travels as its hash.
 - **The demo's sandbox**: each worker mounts its own at ``/sandbox``; the demo data is
-  deterministic, so every worker serves the same recordings under the same ids (a worker's
-  provider call may land on another worker's sandbox, which answers the same).
+  deterministic for its anchor (the start of the UTC day, which the first process reads and
+  hands on in ``WORKER_PLAN``), so every worker serves the same recordings under the same ids
+  (a worker's provider call may land on another worker's sandbox, which answers the same).
 - **Per worker, correct**: the memory recording cache (each caches what it fetched, bounded
   by the same TTLs; N workers mean up to N upstream fetches of a key, and N copies in
   memory: use Redis to share one), the memory persisted-query store (a client told
@@ -84,6 +85,7 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
+from datetime import UTC, datetime
 from types import FrameType
 from typing import TYPE_CHECKING
 
@@ -118,6 +120,9 @@ class Plan:
     demo: bool = False
     open_warning: str | None = None
     demo_key_hash: str | None = None
+    #: The demo data's anchor (ISO 8601), read once by the first process: every worker then
+    #: serves the same recordings, even one started after midnight UTC.
+    demo_anchor: str | None = None
 
     @property
     def base_url(self) -> str:
@@ -267,6 +272,9 @@ def _serve(
             plan = replace(plan, open_warning=OPEN_WARNING.replace("{host}", host))
         api_key = None
     else:
+        from app.sandbox import DEMO
+
+        plan = replace(plan, demo_anchor=DEMO.anchor_at(datetime.now(UTC)).isoformat())
         api_key = None if is_loopback(host) else new_key()
         if api_key is not None:
             plan = replace(plan, demo_key_hash=key_hash(api_key))
@@ -333,7 +341,8 @@ def _build(settings: Settings, plan: Plan) -> tuple[Starlette, Sandbox | None]:
     from app.demo import demo_query
     from app.sandbox import DEMO, create_sandbox_app
 
-    sandbox_app = create_sandbox_app(DEMO)
+    anchor = datetime.fromisoformat(plan.demo_anchor) if plan.demo_anchor else None
+    sandbox_app = create_sandbox_app(replace(DEMO, anchor=anchor))
     sandbox: Sandbox = sandbox_app.state.sandbox
     app = create_app(
         _effective(settings, plan),

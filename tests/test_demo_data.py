@@ -4,14 +4,17 @@ every timestamp of every provider has the same shape, so pandas parses a mixed c
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 
+from app.cli import Plan, _build
 from app.models import Provider
-from app.sandbox import Sandbox
+from app.sandbox import DEMO, Sandbox, build_dataset
+from app.settings import Settings
 from tests.support import graphql
 
 pytestmark = pytest.mark.anyio
@@ -86,3 +89,14 @@ async def test_every_timestamp_of_every_provider_has_milliseconds_and_pandas_rea
     # What the gateway wrote before (each provider's own precision) is what pandas refused.
     with pytest.raises(ValueError):
         pandas.to_datetime(["2026-11-27T10:00:00+00:00", "2026-11-27T10:00:00.234000+00:00"])
+
+
+def test_every_demo_worker_builds_its_sandbox_on_the_first_process_anchor() -> None:
+    """``serve --demo --workers N``: the plan carries the anchor the first process read, so a
+    worker started after midnight UTC still serves the same recordings as the others."""
+    plan = Plan("127.0.0.1", 8000, demo=True, demo_anchor="2026-03-03T00:00:00+00:00")
+    _, sandbox = _build(Settings(), plan)
+    assert sandbox is not None
+    assert sandbox.config.anchor == datetime(2026, 3, 3, tzinfo=UTC)
+    same = build_dataset(replace(DEMO, anchor=datetime(2026, 3, 3, tzinfo=UTC)))
+    assert list(sandbox.dataset.all_records()) == list(same.all_records())
