@@ -140,7 +140,7 @@ class _Seeder:
             if gap:
                 moment -= max(unit, gap // unit * unit)
             times.append(moment)
-        return times
+        return times[:count]
 
     def gap(self) -> timedelta:
         scale = self.rng.choice(("minutes", "hours", "days"))
