@@ -55,10 +55,11 @@ What is per worker, and why that is correct or refused:
   ``GATEWAY_SIGNING_KEYS`` (a key per worker would make half the links fail). The demo's API
   key (beyond loopback) travels as its hash.
 - **The demo's sandbox**: each worker mounts its own at ``/sandbox``; the demo data is
-  deterministic, so every worker serves the same recordings under the same ids (a worker's
-  provider call may land on another worker's sandbox, which answers the same). For that
-  reason its recordings' clock (``--lifecycle-interval``) is off with several workers: a
-  recording one worker's sandbox created would be missing from the others'.
+  deterministic for its anchor (the start of the UTC day, which the first process reads and
+  hands on in ``WORKER_PLAN``), so every worker serves the same recordings under the same ids
+  (a worker's provider call may land on another worker's sandbox, which answers the same).
+  For that reason its recordings' clock (``--lifecycle-interval``) is off with several
+  workers: a recording one worker's sandbox created would be missing from the others'.
 - **Per worker, correct**: the memory recording cache (each caches what it fetched, bounded
   by the same TTLs; N workers mean up to N upstream fetches of a key, and N copies in
   memory: use Redis to share one), the memory persisted-query store (a client told
@@ -89,6 +90,7 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
+from datetime import UTC, datetime
 from types import FrameType
 from typing import TYPE_CHECKING
 
@@ -128,6 +130,9 @@ class Plan:
     demo_key_hash: str | None = None
     #: Seconds between two ticks of the demo sandbox's recordings (0: they never change).
     lifecycle_interval: float = 0.0
+    #: The demo data's anchor (ISO 8601), read once by the first process: every worker then
+    #: serves the same recordings, even one started after midnight UTC.
+    demo_anchor: str | None = None
 
     @property
     def base_url(self) -> str:
@@ -363,6 +368,9 @@ def _serve(
             plan = replace(plan, open_warning=OPEN_WARNING.replace("{host}", host))
         api_key = None
     else:
+        from app.sandbox import DEMO
+
+        plan = replace(plan, demo_anchor=DEMO.anchor_at(datetime.now(UTC)).isoformat())
         api_key = None if is_loopback(host) else new_key()
         if api_key is not None:
             plan = replace(plan, demo_key_hash=key_hash(api_key))
@@ -428,8 +436,10 @@ def demo_sandbox_config(settings: Settings, plan: Plan) -> SandboxConfig:
     from app.sandbox import DEMO
 
     urls = callback_urls([(None, demo_callback_base(settings, plan))])
+    anchor = datetime.fromisoformat(plan.demo_anchor) if plan.demo_anchor else None
     return replace(
         DEMO,
+        anchor=anchor,
         callback_urls=urls,
         lifecycle_interval=plan.lifecycle_interval,
         public_url=f"{plan.base_url}/sandbox",

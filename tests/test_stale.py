@@ -259,7 +259,7 @@ async def test_recordings_a_listing_cached_are_kept_stale_too(
     """A listing's recordings are cached (``RecordingService.remember``) with the same stale
     window: one never fetched by itself is still served when Twilio fails past its TTL."""
     listing = """
-    query { recordings(first: 5, filter: {providers: [TWILIO]}) { edges { node { id status } } } }
+    query { recordings(first: 20, filter: {providers: [TWILIO]}) { edges { node { id status } } } }
     """
     async with gateway_at(sandbox_config, sandbox_app, clock, **cache_env) as client:
         _, page = await get(client, listing, {})

@@ -11,7 +11,8 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from types import MappingProxyType
 
 DEMO_TWILIO_ACCOUNT_SID = "AC0f3e5d7c9b1a2e4d6c8b0a1f3e5d7c9b"
@@ -56,6 +57,12 @@ class SandboxConfig:
 
     The defaults (`DEMO`) are the credentials of demo mode; they are account 0 of each provider
     (see `accounts`). Secrets are left out of `repr()`.
+
+    `anchor` is the end of the recordings' 90 days (`app.sandbox.seeding`): None (the default)
+    means the start of the current UTC day, read from the clock when the data is built, so the
+    demo's data is recent whenever it runs and the same all day long. A test that builds the
+    data twice and compares pins it, so that midnight cannot fall between the two builds
+    (`Sandbox` pins it in its own `config` when it builds its data).
     """
 
     twilio_account_sid: str = DEMO_TWILIO_ACCOUNT_SID
@@ -92,6 +99,7 @@ class SandboxConfig:
     callback_attempts: int = 4
     callback_backoff: float = 1.0
     callback_timeout: float = 10.0
+    anchor: datetime | None = None
 
     def __post_init__(self) -> None:
         if self.recordings_per_provider < 0:
@@ -119,6 +127,18 @@ class SandboxConfig:
                 raise ValueError(f"callback URL for {key!r} must be http(s), got {url!r}")
         # Frozen, as the rest of the config: a copy nobody can change behind the sandbox.
         object.__setattr__(self, "callback_urls", MappingProxyType(dict(self.callback_urls)))
+        if self.anchor is not None:
+            if self.anchor.utcoffset() is None:
+                raise ValueError("anchor must be an aware datetime (with a time zone)")
+            object.__setattr__(self, "anchor", self.anchor.astimezone(UTC))
+
+    def anchor_at(self, now: datetime) -> datetime:
+        """`anchor`, or if unset the start of `now`'s UTC day (see the class docstring)."""
+        return self.anchor if self.anchor is not None else day_start(now)
+
+    def pinned(self, now: datetime) -> SandboxConfig:
+        """This config with its `anchor` set, to `anchor_at(now)`."""
+        return self if self.anchor is not None else replace(self, anchor=day_start(now))
 
     def accounts(self, provider: str) -> tuple[SandboxAccount, ...]:
         """Every account `provider` serves, `accounts_per_provider` of them; index 0 is the
@@ -155,6 +175,12 @@ class SandboxConfig:
             self.bird_access_key,
             signing_key=self.bird_signing_key,
         )
+
+
+def day_start(moment: datetime) -> datetime:
+    """Midnight UTC at the start of `moment`'s UTC day."""
+    utc = moment.astimezone(UTC)
+    return datetime(utc.year, utc.month, utc.day, tzinfo=UTC)
 
 
 def _derived_account(provider: str, seed: int, index: int) -> SandboxAccount:

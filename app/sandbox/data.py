@@ -39,6 +39,14 @@ STATUSES = {
 NOT_STARTED = frozenset({"queued", "accepted"})
 RUNNING = frozenset({"in-progress", "paused", "resumed", "ongoing", "queued", "accepted"})
 
+#: Per provider, the statuses a recording holds for minutes or hours only: not started, running,
+#: or ended with its media not ready yet (Bird's "completed"). The newest recordings hold them.
+TRANSIENT = {
+    "twilio": frozenset({"in-progress", "paused", "stopped", "processing"}),
+    "signalwire": frozenset({"queued", "in-progress", "paused", "resumed", "stopped"}),
+    "bird": frozenset({"accepted", "ongoing", "paused", "completed"}),
+}
+
 SortKey = tuple[int, str]
 
 

@@ -1,4 +1,16 @@
-"""The deterministic demo dataset: `build_dataset(config)`."""
+"""The deterministic demo dataset: `build_dataset(config)`.
+
+The recordings reach back `SPAN` from `config.anchor` (by default the start of the current UTC
+day), so an analyst's "last 30 days" finds rows whenever the demo runs. Everything but the
+times comes from `config.seed` alone: another day gives the same recordings under the same ids,
+every time shifted by the days between the anchors. The newest recording is created `NEWEST`
+before the anchor, so no time is ever in the future of the clock that chose the anchor.
+
+Recordings whose status lasts minutes or hours (still running, or ended with the media not yet
+ready: `TRANSIENT`) are the newest ones, within `RECENT` of the newest; the others spread over
+the rest of the span. Twilio and SignalWire times are whole seconds, Bird's carry milliseconds,
+as each provider's are.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +20,24 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from app.sandbox.config import PROVIDERS, SandboxConfig
-from app.sandbox.data import NOT_STARTED, READY_STATUS, STATUSES, Dataset, SandboxRecording
+from app.sandbox.data import (
+    NOT_STARTED,
+    READY_STATUS,
+    STATUSES,
+    TRANSIENT,
+    Dataset,
+    SandboxRecording,
+)
 
-#: The newest recording of every provider is created at this instant.
-ANCHOR = datetime(2026, 3, 2, 17, 45, 12, tzinfo=UTC)
+#: How far the oldest recording lies before the anchor: inside "the last 90 days" of any
+#: moment of the anchor's day.
+SPAN = timedelta(days=88)
+#: The newest recording is created this long before the anchor (a time of day that is not round).
+NEWEST = timedelta(minutes=14, seconds=48)
+#: The recordings in a `TRANSIENT` status are created within this long before the newest.
+RECENT = timedelta(hours=3)
+#: Bird's times carry milliseconds: its newest recording is created this much later.
+BIRD_MILLIS = 234
 
 CALL_SOURCES = {
     "twilio": ("DialVerb", "OutboundAPI", "Trunking", "RecordVerb", "StartCallRecordingAPI"),
@@ -43,10 +69,11 @@ def build_dataset(config: SandboxConfig) -> Dataset:
     """Seed `config.recordings_per_provider` recordings per account of each provider.
 
     Every account draws from its own stream of `config.seed`, so each holds recordings of the
-    same shape (statuses, sources, times around the same anchor) under ids of its own. Account
+    same shape (statuses, sources, times before the same anchor) under ids of its own. Account
     0's stream is named as it was before there were several accounts, so the demo data (and
-    its sample ids) stay as they are.
+    its sample ids) stay as they are. Without `config.anchor`, the clock is read once, here.
     """
+    newest = config.anchor_at(datetime.now(UTC)) - NEWEST
     dataset = Dataset(primary={p: config.accounts(p)[0].account for p in PROVIDERS})
     for provider in PROVIDERS:
         for index, account in enumerate(config.accounts(provider)):
@@ -54,7 +81,7 @@ def build_dataset(config: SandboxConfig) -> Dataset:
                 f"{config.seed}:{provider}" if index == 0 else f"{config.seed}:{provider}:{index}"
             )
             _Seeder(provider, account.account, random.Random(stream)).fill(
-                dataset, config.recordings_per_provider
+                dataset, config.recordings_per_provider, newest
             )
     return dataset
 
@@ -70,10 +97,15 @@ class _Seeder:
         self.conferences: list[str] = []
         self.channels = [self.uuid(), self.uuid()]
 
-    def fill(self, dataset: Dataset, count: int) -> None:
+    def fill(self, dataset: Dataset, count: int, newest: datetime) -> None:
         statuses = self.statuses(count)
-        for created, status in zip(self.creation_times(count), statuses, strict=True):
-            dataset.put(self.record(created, status))
+        # The transient recordings take the newest slots; each group keeps its drawn order.
+        transient = TRANSIENT[self.provider]
+        order = sorted(range(count), key=lambda index: statuses[index] not in transient)
+        times = self.creation_times(count, sum(s in transient for s in statuses), newest)
+        slot_of = {index: slot for slot, index in enumerate(order)}
+        for index, status in enumerate(statuses):  # drawn in this order: the ids stay put
+            dataset.put(self.record(times[slot_of[index]], status))
 
     def statuses(self, count: int) -> list[str]:
         known = STATUSES[self.provider]
@@ -84,14 +116,31 @@ class _Seeder:
         self.rng.shuffle(drawn)
         return drawn
 
-    def creation_times(self, count: int) -> list[datetime]:
-        moment = ANCHOR.replace(microsecond=234_000 if self.provider == "bird" else 0)
-        times: list[datetime] = []
+    def creation_times(self, count: int, transients: int, newest: datetime) -> list[datetime]:
+        """`count` creation times, newest first, from `newest` back to `SPAN` before the anchor.
+
+        The gaps are drawn in minutes, hours or days (some nil: ties, which paging must
+        handle), then scaled: those between the first `transients` slots to fit within
+        `RECENT`, the others to fill the rest. A drawn gap never scales to nothing,
+        so the ties are the drawn ones.
+        """
+        drawn: list[timedelta] = []  # drawn[i] lies between slots i and i + 1 (the last: none)
         for _ in range(count):
+            tied = self.rng.random() < TIE_SHARE  # then the next one shares this instant
+            drawn.append(timedelta(0) if tied else self.gap())
+        gaps = drawn[:-1]
+        cut = max(transients - 1, 0)
+        recent = _scaled(gaps[:cut], RECENT, stretch=False)
+        room = SPAN - NEWEST - sum(recent, timedelta(0))
+        scaled = recent + _scaled(gaps[cut:], room, stretch=True)
+        unit = timedelta(milliseconds=1 if self.provider == "bird" else 1000)
+        moment = newest + timedelta(milliseconds=BIRD_MILLIS if self.provider == "bird" else 0)
+        times = [moment]
+        for gap in scaled:
+            if gap:
+                moment -= max(unit, gap // unit * unit)
             times.append(moment)
-            if self.rng.random() >= TIE_SHARE:  # otherwise the next one shares this instant
-                moment -= self.gap()
-        return times
+        return times[:count]
 
     def gap(self) -> timedelta:
         scale = self.rng.choice(("minutes", "hours", "days"))
@@ -166,3 +215,11 @@ class _Seeder:
         if self.provider == "bird" or status not in {"completed", "deleted"}:
             return None
         return PRICE_PER_MINUTE * ((duration + 59) // 60)
+
+
+def _scaled(gaps: list[timedelta], room: timedelta, *, stretch: bool) -> list[timedelta]:
+    """`gaps` scaled to add up to `room`; shrunk only, unless `stretch`; as they are if nil."""
+    total = sum(gaps, timedelta(0))
+    if not total or (total <= room and not stretch):
+        return gaps
+    return [gap * (room / total) for gap in gaps]

@@ -27,6 +27,8 @@ class Sandbox:
 
     Tests mutate `dataset`, read `requests`, queue `faults`, and may replace `clock` (a callable
     returning an aware datetime) to move time, e.g. past the expiry of a presigned URL.
+    `config.anchor` is always set: to the given config's, else read from the wall clock once,
+    here, so `build_dataset(sandbox.config)` rebuilds the same data even after midnight.
     `accounts(provider)` names every account served and the credentials each accepts.
 
     `lifecycle` moves recordings through their states (`app.sandbox.lifecycle`); each change
@@ -38,8 +40,8 @@ class Sandbox:
     """
 
     def __init__(self, config: SandboxConfig, dataset: Dataset | None = None) -> None:
-        self.config = config
-        self.dataset = dataset if dataset is not None else build_dataset(config)
+        self.config = config.pinned(utc_now())
+        self.dataset = dataset if dataset is not None else build_dataset(self.config)
         #: Transcriptions of the recordings (``app.sandbox.transcriptions``).
         self.transcriptions = TranscriptionStore.seeded(self.dataset)
         self.requests: list[SeenRequest] = []

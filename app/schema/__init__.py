@@ -25,6 +25,7 @@ from app.schema.documents import CachedDocuments, DocumentCache
 from app.schema.errors import ErrorCodes, ensure_codes
 from app.schema.mutations import Mutation
 from app.schema.queries import Query
+from app.schema.scalars import SCALARS
 from app.schema.subscriptions import Subscription
 from app.schema.transport import OperationTransport
 from app.schema.validation import bound_overlap_checks
@@ -71,7 +72,10 @@ def build_schema(limits: RequestLimits, *, budget: bool = True) -> GatewaySchema
         mutation=Mutation,
         subscription=Subscription,
         suggestions=limits.introspection,
-        config=StrawberryConfig(disable_field_suggestions=not limits.introspection),
+        config=StrawberryConfig(
+            disable_field_suggestions=not limits.introspection,
+            scalar_map=SCALARS,  # DateTime: UTC, milliseconds (app.schema.scalars)
+        ),
         extensions=[
             *operation_extensions(),  # outermost: the operation span covers the others
             ErrorCodes,

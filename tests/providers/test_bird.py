@@ -23,8 +23,8 @@ async def test_seed_example(read_fixture: Reader) -> None:
     assert recording["durationSeconds"] == 29
     assert recording["callId"] == "50fa2203-66c2-4820-864a-1a8002952f4e"
     assert recording["source"] == "create-call"
-    assert recording["startedAt"] == "2023-10-23T15:55:08.121000+00:00"
-    assert recording["endedAt"] == "2023-10-23T15:55:38.101000+00:00"
+    assert recording["startedAt"] == "2023-10-23T15:55:08.121Z"
+    assert recording["endedAt"] == "2023-10-23T15:55:38.101Z"
     assert recording["mediaFormats"] == ["MP3"]
     assert recording["price"] is None
 
@@ -48,7 +48,7 @@ async def test_zero_timestamp_means_unset(read_fixture: Reader) -> None:
     recording, _ = await read_fixture(Provider.BIRD, "ongoing_zero_end.json")
     assert recording["status"] == "IN_PROGRESS"
     assert recording["endedAt"] is None
-    assert recording["startedAt"] == "2023-10-23T15:55:08.121000+00:00"
+    assert recording["startedAt"] == "2023-10-23T15:55:08.121Z"
     assert recording["channels"] == 2
 
 

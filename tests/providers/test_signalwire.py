@@ -21,8 +21,8 @@ async def test_seed_retrieve_example(read_fixture: Reader) -> None:
     assert recording["status"] == "QUEUED"
     assert recording["durationSeconds"] == 4  # int on the wire
     assert recording["channels"] == 1  # "1" on the wire
-    assert recording["startedAt"] == "2018-09-25T23:00:00+00:00"
-    assert recording["endedAt"] == "2018-09-26T23:00:04+00:00"  # SignalWire sends end_time
+    assert recording["startedAt"] == "2018-09-25T23:00:00.000Z"
+    assert recording["endedAt"] == "2018-09-26T23:00:04.000Z"  # SignalWire sends end_time
     assert recording["price"] == {"amount": "0.0025", "currency": "USD"}
     assert recording["source"] == "DialVerb"
     assert recording["conferenceId"] is None
@@ -32,8 +32,8 @@ async def test_seed_retrieve_example(read_fixture: Reader) -> None:
 async def test_sept_month_and_string_duration(read_fixture: Reader) -> None:
     recording, _ = await read_fixture(Provider.SIGNALWIRE, "seed_properties_sept.json")
     assert recording["status"] == "COMPLETED"
-    assert recording["createdAt"] == "2018-09-25T23:00:00+00:00"
-    assert recording["updatedAt"] == "2018-09-26T23:00:04+00:00"
+    assert recording["createdAt"] == "2018-09-25T23:00:00.000Z"
+    assert recording["updatedAt"] == "2018-09-26T23:00:04.000Z"
     assert recording["durationSeconds"] == 4  # "4" on the wire
     assert recording["channels"] == 1  # 1 (int) on the wire
     assert recording["conferenceId"] == "2071320d-ee82-4578-84e0-379fb227eb77"
@@ -44,8 +44,8 @@ async def test_source_casing_is_twilios(read_fixture: Reader) -> None:
     assert recording["source"] == "OutboundAPI"
     assert recording["channels"] == 2
     assert recording["durationSeconds"] == 17
-    assert recording["startedAt"] == "2018-09-03T10:00:00+00:00"
-    assert recording["endedAt"] == "2018-09-03T10:00:17+00:00"  # no end_time: start + duration
+    assert recording["startedAt"] == "2018-09-03T10:00:00.000Z"
+    assert recording["endedAt"] == "2018-09-03T10:00:17.000Z"  # no end_time: start + duration
 
 
 async def test_absent_conference_string_error_code(read_fixture: Reader) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs
 
 import httpx
@@ -25,7 +25,6 @@ from app.providers.laml import TRANSCRIPTION_PAGE_SIZE
 from app.providers.protocol import TRANSCRIPTION_CALLS
 from app.providers.twilio import TwilioProvider
 from app.sandbox import Sandbox
-from app.sandbox.seeding import ANCHOR
 from app.sandbox.transcriptions import COMPLETES_AFTER, DONE, SandboxTranscription, new_id
 from app.settings import Settings
 from app.upstream.client import Upstream
@@ -56,7 +55,7 @@ def add_many(sandbox: Sandbox, provider: str, rid: str, count: int) -> None:
     record = sandbox.dataset.get(provider, rid)
     assert record is not None
     for index in range(count):
-        created = ANCHOR - timedelta(days=400, minutes=index)
+        created = record.created - timedelta(days=400, minutes=index)
         sandbox.transcriptions.add(
             SandboxTranscription(
                 provider=provider,
@@ -130,7 +129,7 @@ async def test_bird_reads_at_most_the_budget_of_texts(
     assert len(with_text) == TRANSCRIPTION_CALLS - 1
     newest = sorted(
         (t for t in found if t.status is TranscriptionStatus.COMPLETED),
-        key=lambda t: t.created_at or ANCHOR,
+        key=lambda t: t.created_at or datetime.min.replace(tzinfo=UTC),
         reverse=True,
     )
     assert with_text == [t for t in found if t in newest[: TRANSCRIPTION_CALLS - 1]]

@@ -22,10 +22,10 @@ async def test_seed_example(read_fixture: Reader) -> None:
     assert recording["providerStatus"] == "completed"
     assert recording["durationSeconds"] == 4  # "4" on the wire
     assert recording["channels"] == 1
-    assert recording["startedAt"] == "2016-10-14T21:56:34+00:00"
-    assert recording["endedAt"] == "2016-10-14T21:56:38+00:00"  # start_time + duration
-    assert recording["createdAt"] == "2016-10-14T21:56:34+00:00"
-    assert recording["updatedAt"] == "2016-10-14T21:56:38+00:00"
+    assert recording["startedAt"] == "2016-10-14T21:56:34.000Z"
+    assert recording["endedAt"] == "2016-10-14T21:56:38.000Z"  # start_time + duration
+    assert recording["createdAt"] == "2016-10-14T21:56:34.000Z"
+    assert recording["updatedAt"] == "2016-10-14T21:56:38.000Z"
     assert recording["price"] == {"amount": "0.00250", "currency": "USD"}
     assert recording["source"] == "StartConferenceRecordingAPI"
     assert recording["callId"] == "CAaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
@@ -39,7 +39,7 @@ async def test_seed_example(read_fixture: Reader) -> None:
 async def test_deleted_with_offset_timezone(read_fixture: Reader) -> None:
     recording, _ = await read_fixture(Provider.TWILIO, "seed_deleted.json")
     assert recording["status"] == "DELETED"
-    assert recording["startedAt"] == "2022-02-14T21:23:00+00:00"  # +0100 converted to UTC
+    assert recording["startedAt"] == "2022-02-14T21:23:00.000Z"  # +0100 converted to UTC
 
 
 async def test_in_progress_duration_minus_one_is_unknown(read_fixture: Reader) -> None:

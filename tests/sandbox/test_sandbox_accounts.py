@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import httpx
 import pytest
@@ -145,7 +145,7 @@ def test_account_zero_is_the_demo_and_keeps_its_data(sandbox: Sandbox) -> None:
         DEMO.signalwire_project_id,
         DEMO.bird_workspace_id,
     ]
-    single = build_dataset(SandboxConfig(accounts_per_provider=1))
+    single = build_dataset(replace(sandbox.config, accounts_per_provider=1))
     assert list(sandbox.dataset) == list(single)  # more accounts leave account 0 as it was
 
 

@@ -160,7 +160,8 @@ async def test_wrong_method_on_a_known_path_is_loud(client: httpx.AsyncClient) -
 
 async def test_urls_honour_the_mount_prefix() -> None:
     app = create_sandbox_app()
-    sid = app.state.sandbox.sample_ids()["twilio"]
+    newest = app.state.sandbox.dataset.listing("twilio")[0].id
+    sid = app.state.sandbox.sample_ids()["twilio"]  # the newest whose media is ready
     transport = httpx.ASGITransport(app=app, root_path="/sandbox")
     async with httpx.AsyncClient(transport=transport, base_url="http://demo.test") as client:
         url = f"/sandbox{TWILIO}/Recordings.json?PageSize=1"
@@ -168,9 +169,14 @@ async def test_urls_honour_the_mount_prefix() -> None:
         assert page["uri"].startswith(f"/sandbox{TWILIO}/Recordings.json?")
         assert page["next_page_uri"].startswith(f"/sandbox{TWILIO}/")
         item = page["recordings"][0]
+        assert item["uri"] == f"/sandbox{TWILIO}/Recordings/{newest}.json"
+        assert item["media_url"] == f"http://demo.test/sandbox{TWILIO}/Recordings/{newest}"
+        assert (await client.get(page["next_page_uri"], auth=TWILIO_AUTH)).status_code == 200
+        item = (
+            await client.get(f"/sandbox{TWILIO}/Recordings/{sid}.json", auth=TWILIO_AUTH)
+        ).json()
         assert item["uri"] == f"/sandbox{TWILIO}/Recordings/{sid}.json"
         assert item["media_url"] == f"http://demo.test/sandbox{TWILIO}/Recordings/{sid}"
-        assert (await client.get(page["next_page_uri"], auth=TWILIO_AUTH)).status_code == 200
         media = await client.get(item["media_url"], auth=TWILIO_AUTH)
         assert media.status_code == 200
         rid = app.state.sandbox.sample_ids()["bird"]
@@ -188,7 +194,8 @@ async def test_works_mounted_inside_another_app() -> None:
     transport = httpx.ASGITransport(app=outer)
     async with httpx.AsyncClient(transport=transport, base_url="http://demo.test") as client:
         page = (await client.get(f"/sandbox{TWILIO}/Recordings.json", auth=TWILIO_AUTH)).json()
-        item = page["recordings"][0]
+        sid = sandbox_app.state.sandbox.sample_ids()["twilio"]  # its media is ready
+        item = next(r for r in page["recordings"] if r["sid"] == sid)
         assert item["uri"].startswith(f"/sandbox{TWILIO}/Recordings/")
         assert item["media_url"].startswith(f"http://demo.test/sandbox{TWILIO}/")
         media = await client.head(item["media_url"], auth=TWILIO_AUTH)

@@ -12,7 +12,7 @@ UUIDs, so hex ones stand in); ``bird/transcriptions_list.json`` and
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,6 @@ import httpx
 import pytest
 
 from app.sandbox import DEMO, Sandbox
-from app.sandbox.seeding import ANCHOR
 from app.sandbox.transcriptions import COMPLETES_AFTER, DONE, SandboxTranscription, new_id
 
 pytestmark = pytest.mark.anyio
@@ -51,9 +50,13 @@ def same_fields(answer: dict[str, Any], recorded: dict[str, Any]) -> None:
             assert type(answer[name]) is type(value), (name, answer[name], value)
 
 
+#: Before any recording the sandbox seeds (its data spans the days before today).
+LONG_AGO = datetime(2000, 1, 1, tzinfo=UTC)
+
+
 def extra(provider: str, rid: str, account: str, index: int) -> SandboxTranscription:
     """One more completed transcription of ``rid``, older than any seeded one."""
-    long_ago = ANCHOR - timedelta(days=400)
+    long_ago = LONG_AGO
     return SandboxTranscription(
         provider=provider,
         id=new_id(provider, f"extra:{rid}:{index}"),

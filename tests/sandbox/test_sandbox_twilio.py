@@ -259,7 +259,8 @@ async def test_put_record_is_served(client: httpx.AsyncClient, sandbox: Sandbox)
     sid = sandbox.sample_ids()["twilio"]
     original = sandbox.dataset.get("twilio", sid)
     assert original is not None
-    newest = replace(original, id="RE" + "a" * 32, created=original.created + timedelta(days=1))
+    later = sandbox.dataset.listing("twilio")[0].created + timedelta(days=1)
+    newest = replace(original, id="RE" + "a" * 32, created=later)
     sandbox.dataset.put(newest)
     page = (await client.get(f"{BASE}/Recordings.json?PageSize=1", auth=AUTH)).json()
     assert page["recordings"][0]["sid"] == newest.id
