@@ -13,10 +13,11 @@ Both formats (CSV and NDJSON) are written from ``row``, so they always agree:
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TypeAlias
 
 from app.models import Recording
+from app.timestamps import iso_millis
 
 #: The export's columns, in their order (the CSV header, the NDJSON objects' keys).
 COLUMNS: tuple[str, ...] = (
@@ -48,10 +49,7 @@ Row: TypeAlias = tuple[Value, ...]
 
 def timestamp(moment: datetime | None) -> str | None:
     """``moment`` in UTC, to the millisecond: ``2026-11-27T10:00:00.000Z`` (naive is UTC)."""
-    if moment is None:
-        return None
-    utc = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-    return utc.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return None if moment is None else iso_millis(moment)
 
 
 def row(recording: Recording) -> Row:
