@@ -10,11 +10,12 @@ from, holds that status at the time: the test steps again only once every event 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 from websockets.asyncio.client import ClientConnection
 
 from app.sandbox import Sandbox, SentCallback
@@ -68,11 +69,13 @@ class Steps:
         self.now += TICK
 
 
-def point_at(sandbox: Sandbox, gateway_url: str, tenant: str = "default") -> Steps:
-    """Every provider's account 0 calls back ``gateway_url``'s receivers of ``tenant``; the
-    sandbox runs on a ``Steps`` clock (returned)."""
-    for provider in ("twilio", "signalwire", "bird"):
-        sandbox.set_callback_url(provider, f"{gateway_url}/webhooks/{provider}/{tenant}")
+def point_at(sandbox: Sandbox, gateway_url: str, tenants: Sequence[str] = ("default",)) -> Steps:
+    """Every provider's account ``i`` calls back ``gateway_url``'s receivers of
+    ``tenants[i]``; the sandbox runs on a ``Steps`` clock (returned)."""
+    for index, tenant in enumerate(tenants):
+        for provider in ("twilio", "signalwire", "bird"):
+            url = f"{gateway_url}/webhooks/{provider}/{tenant}"
+            sandbox.set_callback_url(provider, url, index)
     clock = Steps()
     sandbox.clock = clock
     return clock
@@ -105,10 +108,16 @@ async def step(sandbox: Sandbox, clock: Steps) -> list[SentCallback]:
 
 
 async def expect_events(
-    ws: ClientConnection, sandbox: Sandbox, sent: list[SentCallback], seen: Seen
+    ws: ClientConnection,
+    sandbox: Sandbox,
+    sent: list[SentCallback],
+    seen: Seen,
+    *,
+    account: int = 0,
 ) -> None:
     """One event per callback ``sent``, each the type its status makes, carrying the
-    recording's state in the sandbox (a completed one: its new duration)."""
+    recording's state in the sandbox (a completed one: its new duration); the recordings are
+    of each provider's account ``account``."""
     wanted = {(each.provider, each.recording_id): each.status for each in sent}
     got: dict[tuple[str, str], dict[str, Any]] = {}
     for _ in sent:
@@ -124,10 +133,52 @@ async def expect_events(
         assert event["type"] == EXPECTED[provider, status], (provider, status, event)
         assert event["missed"] is None
         assert event["recording"]["providerStatus"] == status
-        assert event["recording"]["accountId"] == sandbox.account(provider)
+        assert event["recording"]["accountId"] == sandbox.account(provider, account)
         if event["type"] == "COMPLETED":
             assert event["recording"]["status"] == "COMPLETED"
             assert event["recording"]["durationSeconds"] == record.duration
             assert record.duration >= TICK.total_seconds()
             seen.completed.setdefault(provider, (rid, record.duration))
         seen.events.setdefault((provider, rid), []).append(event)
+
+
+class Balancer(httpx.AsyncBaseTransport):
+    """A load balancer in front of the replicas, as a provider reaches them (the sandbox's
+    ``courier.transport``): a request to the public URL goes, the same bytes and headers, to
+    each replica named in ``route`` in turn, over real sockets; the first one's answer is the
+    provider's. ``route = ("one", "two")`` is a delivery and its retry landing on both.
+    ``outcomes`` holds, per request, each replica's ``outcome`` (or its status code)."""
+
+    def __init__(self, replicas: Mapping[str, str]) -> None:
+        self.replicas = dict(replicas)
+        self.route: tuple[str, ...] = tuple(replicas)[:1]
+        self.outcomes: list[tuple[str, ...]] = []
+        self._forward = httpx.AsyncHTTPTransport()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        body = await request.aread()
+        answers: list[httpx.Response] = []
+        for name in self.route:
+            target = httpx.URL(self.replicas[name])
+            url = request.url.copy_with(scheme=target.scheme, host=target.host, port=target.port)
+            forwarded = httpx.Request(request.method, url, headers=request.headers, content=body)
+            answer = await self._forward.handle_async_request(forwarded)
+            await answer.aread()
+            answers.append(answer)
+        self.outcomes.append(tuple(_outcome(answer) for answer in answers))
+        first = answers[0]
+        return httpx.Response(first.status_code, headers=first.headers, content=first.content)
+
+    async def aclose(self) -> None:
+        """Nothing: each courier's client closes its transport, and this one outlives them
+        (``shutdown`` closes it)."""
+
+    async def shutdown(self) -> None:
+        await self._forward.aclose()
+
+
+def _outcome(answer: httpx.Response) -> str:
+    if answer.status_code != 200:
+        return str(answer.status_code)
+    outcome: str = answer.json()["outcome"]
+    return outcome
