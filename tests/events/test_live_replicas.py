@@ -21,6 +21,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -31,7 +32,7 @@ from redis import Redis
 from app.access.keys import new_key
 from app.events.redis import CHANNEL
 from app.sandbox import Sandbox, SandboxConfig, SentCallback, create_sandbox_app
-from tests.access.support import TenantSpec, write_config
+from tests.access.support import TenantSpec, bearer, write_config
 from tests.access.test_replicas import (
     PASSWORD,
     Replica,
@@ -105,6 +106,13 @@ def pair(live_redis: RedisExecutor, tmp_path: Path) -> Iterator[Pair]:
         assert_clean(replica, secrets)
 
 
+async def query(client: httpx.AsyncClient, provider: str, rid: str) -> dict[str, Any]:
+    variables = {"provider": provider.upper(), "id": rid}
+    answer = await client.post("/graphql", json={"query": RECORDING_QUERY, "variables": variables})
+    recording: dict[str, Any] = answer.json()["data"]["recording"]
+    return recording
+
+
 def of_tenant(sent: list[SentCallback], tenant: str) -> list[SentCallback]:
     return [each for each in sent if each.url.endswith(f"/{tenant}")]
 
@@ -118,7 +126,7 @@ async def test_callbacks_reach_every_replicas_subscribers_once_and_only_their_te
     clock = point_at(sandbox, PUBLIC, ("acme", "globex"))
     acme, globex = Seen(), Seen()
     async with (
-        httpx.AsyncClient(base_url=pair.two.url, timeout=30) as two,
+        httpx.AsyncClient(base_url=pair.two.url, headers=bearer(ACME), timeout=30) as two,
         socket(pair.two.url) as acme_ws,
         socket(pair.two.url) as globex_ws,
     ):
@@ -136,6 +144,11 @@ async def test_callbacks_reach_every_replicas_subscribers_once_and_only_their_te
             sent = await step(sandbox, clock)
             await expect_events(acme_ws, sandbox, of_tenant(sent, "acme"), acme, account=0)
             await expect_events(globex_ws, sandbox, of_tenant(sent, "globex"), globex, account=1)
+            # Replica two answers each new state at once, though replica one refreshed it:
+            # an answer it cached of the state before was purged (the cache is shared).
+            for each in of_tenant(sent, "acme"):
+                state = await query(two, each.provider, each.recording_id)
+                assert state["providerStatus"] == each.status, (each, state)
 
         # Every callback worked on by replica one; the subscribers are on replica two.
         for _ in range(MAX_STEPS):
