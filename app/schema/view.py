@@ -191,7 +191,7 @@ class GatewayGraphQL(GraphQL[Context, None]):
             settings=websocket.state.settings,
             tenant=principal.tenant,
             scopes=principal.scopes,
-            loaders=Loaders.for_request(principal.tenant.recordings, freshness),
+            loaders=Loaders.for_connection(principal.tenant.recordings),
             signer=websocket.state.signer,
             media=websocket.state.media,
             limiter=websocket.state.limiter,

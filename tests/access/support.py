@@ -22,6 +22,9 @@ class TenantSpec:
     )
     scopes: Sequence[str] | None = None
     rate_limit: str | None = None
+    #: Each provider section also names the account's webhook signing key (Twilio's is its
+    #: auth token anyway), so the tenant has a receiver for every provider.
+    webhooks: bool = False
 
 
 def write_config(
@@ -55,6 +58,9 @@ def write_config(
             else:
                 lines += [f'workspace_id = "{account.account}"', f'base_url = "{base_url}"']
                 lines.append(f'access_key = "env:{variable}"')
+            if spec.webhooks and provider != "twilio":
+                env[f"{variable}_WEBHOOK"] = account.signing_key
+                lines.append(f'webhook_signing_key = "env:{variable}_WEBHOOK"')
     path.write_text("\n".join(lines) + "\n" + jwt)
     return env
 

@@ -130,6 +130,8 @@ class Subscriber:
     call: str | None
     ids: list[str] = field(default_factory=list)
     latencies: list[float] = field(default_factory=list)
+    #: When each event was decoded (wall clock), in order: the live benchmark's end time.
+    arrived: list[float] = field(default_factory=list)
     missed: int = 0
 
     async def read(self) -> None:
@@ -141,6 +143,7 @@ class Subscriber:
             event = message["payload"]["data"]["recordingEvents"]
             self.latencies.append(received - datetime.fromisoformat(event["at"]).timestamp())
             self.ids.append(event["recording"]["id"])
+            self.arrived.append(received)
             self.missed += event["missed"] or 0
 
 
@@ -181,13 +184,13 @@ async def subscribers(
             await asyncio.gather(*tasks, return_exceptions=True)
 
 
-async def until_subscribed(client: httpx.AsyncClient, count: int) -> None:
-    """Until the gateway holds ``count`` subscriptions (its /metrics gauge)."""
+async def until_subscribed(client: httpx.AsyncClient, count: int, tenant: str = "acme") -> None:
+    """Until the gateway holds ``count`` subscriptions of ``tenant`` (its /metrics gauge)."""
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         text = (await client.get("/metrics")).text
         for line in text.splitlines():
-            if line.startswith('gateway_subscriptions_active{tenant="acme"}'):
+            if line.startswith(f'gateway_subscriptions_active{{tenant="{tenant}"}}'):
                 if float(line.split()[-1]) >= count:
                     return
         await asyncio.sleep(0.05)
