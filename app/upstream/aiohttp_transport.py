@@ -67,7 +67,7 @@ _ERRORS: tuple[tuple[type[Exception], type[httpx.TransportError]], ...] = (
 )
 
 
-#: Headers aiohttp would add of its own: every request carries ours (``Upstream``).
+#: Headers aiohttp would add of its own (set once for the session, not per request).
 _SKIP_AUTO_HEADERS = ("Accept", "Accept-Encoding", "User-Agent")
 
 
@@ -90,16 +90,23 @@ def _as_httpx_errors() -> Iterator[None]:
 async def _chunks(
     response: aiohttp.ClientResponse, read_timeout: float | None
 ) -> AsyncIterator[bytes]:
-    """The body as it arrives, each chunk all that is buffered; httpx errors."""
+    """The body as it arrives, each chunk all that is buffered; httpx errors.
+
+    What is buffered already is taken without a wait (``read_nowait``: a small answer is
+    usually whole by the time its head is parsed) and the end seen from ``at_eof``: only a
+    wait for more bytes needs a timer (``tests/upstream/test_answers.py`` names both).
+    """
     content = response.content
     while True:
         try:
-            # aiohttp's own read timeout stops for good when its C parser fails in the
-            # middle of a body (aiohttp 3.14: a malformed chunk), and the body then never
-            # ends: this one still does.
-            async with asyncio.timeout(read_timeout):
-                # All that is buffered at once: fewer, larger writes to our client.
-                chunk = await content.readany()
+            # All that is buffered at once: fewer, larger writes to our client.
+            chunk = content.read_nowait()
+            if not chunk and not content.at_eof():
+                # aiohttp's own read timeout stops for good when its C parser fails in the
+                # middle of a body (aiohttp 3.14: a malformed chunk), and the body then
+                # never ends: this one still does.
+                async with asyncio.timeout(read_timeout):
+                    chunk = await content.readany()
         except TimeoutError:
             raise httpx.ReadTimeout("no byte of the body came in time") from None
         except aiohttp.ClientError as exc:
@@ -180,6 +187,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             connector=connector,
             cookie_jar=aiohttp.DummyCookieJar(),  # upstream cookies are never kept
             auto_decompress=False,  # httpx decodes, as it would over its own transport
+            skip_auto_headers=_SKIP_AUTO_HEADERS,  # every request carries ours (``Upstream``)
             read_bufsize=READ_BUFFER,
             trust_env=False,  # proxies are ours to choose (app.upstream.proxies), no .netrc
         )
@@ -195,7 +203,6 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 headers=request.headers.multi_items(),
                 data=await request.aread() or None,
                 allow_redirects=False,
-                skip_auto_headers=_SKIP_AUTO_HEADERS,
                 proxy=self._proxies.for_url(request.url),
                 timeout=aiohttp.ClientTimeout(
                     connect=timeout.get("pool"),
@@ -230,7 +237,6 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 url,
                 headers=headers,
                 allow_redirects=False,
-                skip_auto_headers=_SKIP_AUTO_HEADERS,
                 proxy=self._proxies.for_address(url),
                 timeout=limits,
                 auto_decompress=True,  # as httpx's ``aiter_bytes`` on the other path
