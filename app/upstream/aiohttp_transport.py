@@ -67,7 +67,9 @@ _ERRORS: tuple[tuple[type[Exception], type[httpx.TransportError]], ...] = (
 )
 
 
-#: Headers aiohttp would add of its own (set once for the session, not per request).
+#: Headers aiohttp adds to a request that lacks them: skipped for an httpx request (sent as
+#: httpx built it). ``open``'s requests always carry all three (``Upstream.headers``), so
+#: aiohttp adds none there unasked, and builds no set of names to skip per request.
 _SKIP_AUTO_HEADERS = ("Accept", "Accept-Encoding", "User-Agent")
 
 
@@ -187,7 +189,6 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             connector=connector,
             cookie_jar=aiohttp.DummyCookieJar(),  # upstream cookies are never kept
             auto_decompress=False,  # httpx decodes, as it would over its own transport
-            skip_auto_headers=_SKIP_AUTO_HEADERS,  # every request carries ours (``Upstream``)
             read_bufsize=READ_BUFFER,
             trust_env=False,  # proxies are ours to choose (app.upstream.proxies), no .netrc
         )
@@ -203,6 +204,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 headers=request.headers.multi_items(),
                 data=await request.aread() or None,
                 allow_redirects=False,
+                skip_auto_headers=_SKIP_AUTO_HEADERS,
                 proxy=self._proxies.for_url(request.url),
                 timeout=aiohttp.ClientTimeout(
                     connect=timeout.get("pool"),

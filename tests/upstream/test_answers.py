@@ -129,6 +129,8 @@ async def test_a_body_over_the_cap_is_refused(upstream: Upstream, base_url: str,
 async def test_the_headers_go_on_the_wire_once_each_with_the_credentials(
     upstream: Upstream, base_url: str
 ) -> None:
+    """Also: aiohttp adds its own Accept, Accept-Encoding and User-Agent only to a request
+    without them (``AiohttpTransport.open`` relies on it: it asks aiohttp to skip none)."""
     headers = upstream.headers(
         credentials(httpx.BasicAuth("AC123", "token")), [("Accept", "application/json")]
     )
