@@ -39,6 +39,7 @@ from typing import Any, ClassVar
 from urllib.parse import urlencode
 
 import httpx
+from prometheus_client import Counter
 
 from app import metrics
 from app.errors import (
@@ -112,7 +113,7 @@ class HttpProvider(RecordingProvider):
         }
         #: ``get_json``'s request headers: the defaults and the credentials, computed once.
         self._get_headers = upstream.headers(credentials(auth))
-        self._answers: dict[int, Any] = {}  # the UPSTREAM_REQUESTS child of each status
+        self._answers: dict[int, Counter] = {}  # the UPSTREAM_REQUESTS child of each status
 
     @property
     def endpoint_account(self) -> str:
