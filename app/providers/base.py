@@ -254,7 +254,10 @@ class HttpProvider(RecordingProvider):
         for hop in range(max_redirects + 1):
             response = await self._exchange(request, credentials=credentials, stream=stream)
             if response.status_code >= 400:
-                body = response.content if not stream else await self._error_body(response)
+                try:
+                    body = response.content if not stream else await self._error_body(response)
+                except httpx.TransportError as exc:  # the error's body broke off
+                    raise self._transport_error(exc, "broke off its answer") from exc
                 if hop > 0 and not credentials and response.status_code in (401, 403):
                     raise MalformedProviderResponseError(LINK_REFUSED, provider=self.provider)
                 raise self._status_error(response.status_code, response.headers, what, body)

@@ -22,7 +22,13 @@ import httpx
 import pytest
 from starlette.types import Receive, Scope, Send
 
+from app.errors import ProviderUnavailableError
+from app.models import MediaFormat, Provider
 from app.providers.bird import AccessKeyAuth
+from app.providers.twilio import TwilioProvider
+from app.resilience import CallGuard, Resilience
+from app.sandbox import DEMO
+from app.settings import Settings
 from app.upstream.client import (
     Answer,
     BodyTooLarge,
@@ -32,6 +38,7 @@ from app.upstream.client import (
     read_bounded,
 )
 from tests.servers import RawServer, raw_server, serve
+from tests.support import gateway_client, graphql, sandbox_env
 from tests.upstream.support import transport
 
 pytestmark = pytest.mark.anyio
@@ -212,3 +219,49 @@ async def test_aiohttp_read_nowait_takes_what_is_buffered_and_at_eof_tells_the_e
                 assert content.read_nowait() == b"abcdef"
                 assert content.at_eof()
                 assert content.read_nowait() == b""
+
+
+# --- through the gateway ----------------------------------------------------------------------
+
+
+async def test_an_error_answer_cut_short_is_provider_unavailable(kind: str) -> None:
+    """An error status whose body breaks off is the provider's network failing (retried as
+    such), over both paths, as a 2xx body cut short is: never an untranslated httpx error."""
+
+    def handle(connection: socket.socket, over: threading.Event) -> None:
+        connection.sendall(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 100\r\n\r\n{")
+
+    with raw_server(handle) as server:
+        settings = Settings.from_env(
+            {**sandbox_env(DEMO, server.url), "GATEWAY_RETRY_ATTEMPTS": "1"}
+        )
+        async with gateway_client(settings, transport(kind)) as client:
+            query = "query($id: ID!) { recording(provider: SIGNALWIRE, id: $id) { id } }"
+            body = await graphql(client, query, {"id": "3b1b6ee5-5b36-4d0d-9c6e-0123456789ab"})
+    (error,) = body["errors"]
+    assert error["extensions"]["code"] == "PROVIDER_UNAVAILABLE"
+    assert error["message"] == "SignalWire broke off its answer (ReadError)"
+
+
+async def test_a_streamed_error_answer_cut_short_is_provider_unavailable(kind: str) -> None:
+    """The same through ``send``'s streaming path (a media download), over both transports."""
+
+    def handle(connection: socket.socket, over: threading.Event) -> None:
+        connection.sendall(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 100\r\n\r\n{")
+
+    with raw_server(handle) as server:
+        upstream = Upstream(transport(kind), timeout=5)
+        twilio = TwilioProvider(
+            upstream,
+            api_root=f"{server.url}/2010-04-01",
+            account="AC" + "a" * 32,
+            auth=httpx.BasicAuth("AC" + "a" * 32, "token"),
+            guard=CallGuard(Provider.TWILIO, "Twilio", Resilience(timeout=5, attempts=1)),
+        )
+        try:
+            with pytest.raises(ProviderUnavailableError) as raised:
+                await twilio.open_media("RE" + "b" * 32, MediaFormat.WAV)
+        finally:
+            await upstream.aclose()
+    assert str(raised.value) == "Twilio broke off its answer (ReadError)"
+    assert raised.value.transient == "network"
