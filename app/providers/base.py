@@ -7,10 +7,16 @@ Adapters get the gateway's shared ``Upstream`` and plain values (URLs, ids, an
 ``httpx.Auth``); they never create clients, read the environment or see a settings type
 (the registry in ``app.providers`` builds them). ``HttpProvider.send`` is the single choke
 point where transport errors, HTTP statuses and vendor error bodies become ``app.errors``
-exceptions; it also follows redirects by hand for media downloads, each hop checked by
+exceptions (``_transport_error`` and ``_status_error``, which ``get_json``'s lean path calls
+too); it also follows redirects by hand for media downloads, each hop checked by
 the account's ``RedirectPolicy`` (``app.providers.redirects``). Metadata answers are checked
 too: no redirect, no body over ``max_body_bytes`` (refused from Content-Length before
 reading, else counted while reading), and the recording asked for, not another one.
+
+``get_json`` (a recording, a listing page) is the hot path: a ``recordingsByRef`` makes up to
+100 of them in a row on one event loop. It goes through ``Upstream.open`` with a URL string
+and the headers computed once per adapter (the defaults and the account's credentials), and
+builds no ``httpx`` model over the default aiohttp transport (``app.upstream.client``).
 
 Every call goes through the account's ``CallGuard`` (``app.resilience``): a metadata GET read to
 its last byte, a listing page, a media download up to its headers, a deletion are each one
@@ -26,12 +32,14 @@ import json
 import logging
 import re
 from abc import abstractmethod
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, ClassVar
+from urllib.parse import urlencode
 
 import httpx
+from prometheus_client import Counter
 
 from app import metrics
 from app.errors import (
@@ -49,7 +57,7 @@ from app.models import MediaFormat, Provider, Recording
 from app.providers.protocol import ProviderLink, RecordingProvider
 from app.providers.redirects import MAX_HOPS, RedirectPolicy, RedirectRefused
 from app.resilience import CallGuard, Resilience
-from app.upstream.client import Upstream
+from app.upstream.client import BodyTooLarge, Upstream, credentials, read_bounded
 
 UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
@@ -103,6 +111,9 @@ class HttpProvider(RecordingProvider):
             outcome: metrics.UPSTREAM_REQUESTS.labels(self.provider.name, outcome, "")
             for outcome in ("timeout", "network")
         }
+        #: ``get_json``'s request headers: the defaults and the credentials, computed once.
+        self._get_headers = upstream.headers(credentials(auth))
+        self._answers: dict[int, Counter] = {}  # the UPSTREAM_REQUESTS child of each status
 
     @property
     def endpoint_account(self) -> str:
@@ -243,10 +254,13 @@ class HttpProvider(RecordingProvider):
         for hop in range(max_redirects + 1):
             response = await self._exchange(request, credentials=credentials, stream=stream)
             if response.status_code >= 400:
-                body = response.content if not stream else await self._error_body(response)
+                try:
+                    body = response.content if not stream else await self._error_body(response)
+                except httpx.TransportError as exc:  # the error's body broke off
+                    raise self._transport_error(exc, "broke off its answer") from exc
                 if hop > 0 and not credentials and response.status_code in (401, 403):
                     raise MalformedProviderResponseError(LINK_REFUSED, provider=self.provider)
-                raise self._status_error(response, what, body)
+                raise self._status_error(response.status_code, response.headers, what, body)
             if not max_redirects or not 300 <= response.status_code < 400:
                 return response
             await response.aclose()
@@ -279,10 +293,17 @@ class HttpProvider(RecordingProvider):
             response = await self._upstream.transmit(request, auth=auth, stream=stream)
         except httpx.TransportError as exc:
             raise self._transport_error(exc, "could not be reached") from exc
-        status = response.status_code
-        outcome = "ok" if status < 400 else "error"
-        metrics.UPSTREAM_REQUESTS.labels(self.provider.name, outcome, str(status)).inc()
+        self._count(response.status_code)
         return response
+
+    def _count(self, status: int) -> None:
+        """One answer in ``UPSTREAM_REQUESTS``, by status (its child looked up once)."""
+        counter = self._answers.get(status)
+        if counter is None:
+            outcome = "ok" if status < 400 else "error"
+            counter = metrics.UPSTREAM_REQUESTS.labels(self.provider.name, outcome, str(status))
+            self._answers[status] = counter
+        counter.inc()
 
     def _transport_error(self, exc: httpx.TransportError, what: str) -> ProviderUnavailableError:
         """PROVIDER_UNAVAILABLE for a timeout or a connection failure (retried: transient)."""
@@ -310,30 +331,54 @@ class HttpProvider(RecordingProvider):
         return self._upstream.request(request.method, url, headers=headers)
 
     async def get_json(
-        self, url: str, *, what: str = "such resource", **kwargs: Any
+        self,
+        url: str,
+        *,
+        what: str = "such resource",
+        params: Mapping[str, str] | None = None,
     ) -> Mapping[str, Any]:
-        """GET ``url`` and return its JSON object: not a redirect, at most ``max_body_bytes``;
-        one guarded call, its body read within the deadline."""
-        request = self._upstream.request("GET", url, **kwargs)
-        _, body = await self.guard.call(
-            lambda: self._read_answer(request, what), status_of=lambda answer: answer[0]
-        )
+        """GET ``url`` (``params`` form-encoded into its query, as httpx encodes them) and
+        return its JSON object: not a redirect, at most ``max_body_bytes``; one guarded
+        call, its body read within the deadline."""
+        if params:
+            url = f"{url}?{urlencode(params)}"
+        _, body = await self.guard.call(lambda: self._get_answer(url, what), status_of=_first)
         return self._json_object(body)
 
-    async def _bounded_body(self, response: httpx.Response) -> bytes:
+    async def _get_answer(self, url: str, what: str) -> tuple[int, bytes]:
+        """One exchange of ``get_json``: the same checks and errors as ``send`` and
+        ``_read_answer`` give a streamed ``httpx.Response``, through ``Upstream.open``."""
+        try:
+            answer = await self._upstream.open("GET", url, self._get_headers)
+        except httpx.TransportError as exc:
+            raise self._transport_error(exc, "could not be reached") from exc
+        try:
+            status = answer.status
+            self._count(status)
+            if status >= 400:
+                try:
+                    body = await read_bounded(answer.headers, answer.chunks(), self.max_body_bytes)
+                except BodyTooLarge:
+                    body = b""  # no vendor code then, as ``_error_body``
+                raise self._status_error(status, answer.headers, what, body)
+            if status >= 300:
+                raise self.malformed(f"a redirect (HTTP {status}) for {what}")
+            return status, await self._bounded(answer.headers, answer.chunks())
+        except httpx.TransportError as exc:  # cut, reset or stalled in the body
+            raise self._transport_error(exc, "broke off its answer") from exc
+        finally:
+            await answer.aclose()
+
+    async def _bounded(self, headers: Mapping[str, str], chunks: AsyncIterator[bytes]) -> bytes:
         """The body, or PROVIDER_BAD_RESPONSE as soon as it is known to exceed the cap."""
-        limit = self.max_body_bytes
-        declared = response.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > limit:
-            raise self.malformed(f"a body over {limit} bytes")
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in response.aiter_bytes():
-            size += len(chunk)
-            if size > limit:
-                raise self.malformed(f"a body over {limit} bytes")
-            chunks.append(chunk)
-        return b"".join(chunks)
+        try:
+            return await read_bounded(headers, chunks, self.max_body_bytes)
+        except BodyTooLarge as exc:
+            raise self.malformed(str(exc)) from None
+
+    async def _bounded_body(self, response: httpx.Response) -> bytes:
+        """``_bounded`` of a streamed ``httpx.Response``."""
+        return await self._bounded(response.headers, response.aiter_bytes())
 
     async def post_json(
         self, url: str, payload: Mapping[str, Any], *, what: str = "such resource"
@@ -423,9 +468,8 @@ class HttpProvider(RecordingProvider):
             await response.aclose()
 
     def _status_error(
-        self, response: httpx.Response, what: str, body: bytes
+        self, status: int, headers: Mapping[str, str], what: str, body: bytes
     ) -> ProviderError | RecordingNotFoundError | RangeNotSatisfiableError:
-        status = response.status_code
         try:
             vendor_code = self.parse_error_body(json.loads(body))
         except ValueError:
@@ -442,10 +486,10 @@ class HttpProvider(RecordingProvider):
         if status == 404:
             return RecordingNotFoundError(f"{self.label} has no {what}", provider=self.provider)
         if status == 416:
-            size = unsatisfied_size(response.headers.get("content-range"))
+            size = unsatisfied_size(headers.get("content-range"))
             message = "the requested range is outside the media"
             return RangeNotSatisfiableError(message, size=size, provider=self.provider)
-        retry_after = retry_after_seconds(response.headers.get("retry-after"))
+        retry_after = retry_after_seconds(headers.get("retry-after"))
         if status == 429:
             message = f"{self.label} is rate-limiting the gateway ({detail})"
             return RateLimitedError(message, retry_after=retry_after, transient="429", **kwargs)
@@ -461,6 +505,10 @@ class HttpProvider(RecordingProvider):
 
 def _status(response: httpx.Response) -> int:
     return response.status_code
+
+
+def _first(answer: tuple[int, bytes]) -> int:
+    return answer[0]
 
 
 #: Transport failures that happen before a request is sent: the provider saw nothing.

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -19,6 +19,17 @@ from app.models import Money, RecordingStatus, TranscriptionStatus
 # SignalWire has been seen writing "Sept" for September, which RFC 2822 does not allow.
 _SEPT = re.compile(r"\bSept\b")
 _ZERO_TIME = "0001-01-01T00:00:00"
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_MONTH = {name: number for number, name in enumerate(_MONTHS, start=1)}
+#: The one form the providers write (``Fri, 14 Oct 2016 21:56:34 +0000``), read without
+#: ``email.utils``: a fifth of the CPU of parsing a Twilio recording went there. Anything
+#: else (``Sept``, obsolete zones, folding whitespace) goes to ``email.utils`` as before;
+#: tests/providers/test_dates.py checks both agree.
+_USUAL = re.compile(
+    r"(?:(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), )?(\d{1,2}) ("
+    + "|".join(_MONTHS)
+    + r") (\d{4}) (\d\d):(\d\d):(\d\d) ([+-])(\d\d)(\d\d)"
+)
 
 
 def rfc2822(value: Any) -> datetime | None:
@@ -27,6 +38,9 @@ def rfc2822(value: Any) -> datetime | None:
         return None
     if not isinstance(value, str):
         raise ValueError(f"expected an RFC 2822 date string, got {type(value).__name__}")
+    usual = _USUAL.fullmatch(value)
+    if usual is not None:
+        return _usual(value, usual)
     try:
         parsed = parsedate_to_datetime(_SEPT.sub("Sep", value))
     except (TypeError, ValueError, IndexError):
@@ -34,6 +48,18 @@ def rfc2822(value: Any) -> datetime | None:
     if parsed.tzinfo is None:  # "-0000" means UTC with unknown origin
         parsed = parsed.replace(tzinfo=UTC)
     return parsed.astimezone(UTC)
+
+
+def _usual(value: str, match: re.Match[str]) -> datetime:
+    day, month, year, hour, minute, second, sign, zone_hours, zone_minutes = match.groups()
+    try:
+        parsed = datetime(
+            int(year), _MONTH[month], int(day), int(hour), int(minute), int(second), tzinfo=UTC
+        )
+    except ValueError:  # e.g. 31 Feb, or 25:00
+        raise ValueError(f"not an RFC 2822 date: {value!r}") from None
+    offset = timedelta(hours=int(zone_hours), minutes=int(zone_minutes))
+    return parsed - offset if sign == "+" else parsed + offset
 
 
 def rfc3339(value: Any) -> datetime | None:

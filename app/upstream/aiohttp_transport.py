@@ -20,6 +20,11 @@ runs (httpx's transport: 1.4 s); 2.4-2.9 MB per client reading at 5 MB/s. Of the
 7 MB per slow client); ``iter_chunked`` cost 2.7 times as much. ``tests/perf/README.md``
 has the method and the history.
 
+``AiohttpTransport.open`` is the whole-answer path of ``app.upstream.client.Upstream.open``
+(metadata, listing pages): the same session, timeouts, proxies and errors, without an
+``httpx.Request`` or ``httpx.Response`` per call; aiohttp decodes a compressed body there
+(``auto_decompress`` per request), as httpx does on the streaming path.
+
 This is the adapter of httpx-aiohttp 0.2, written here because that package maps every
 aiohttp connection error, a server hanging up mid-answer included, to ``ConnectTimeout``
 and streams in fixed 16 KB pieces.
@@ -30,11 +35,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 
 import aiohttp
 import httpx
 
+from app.upstream.client import Headers
 from app.upstream.proxies import Proxies
 from app.upstream.tls import tls_context
 
@@ -61,15 +67,55 @@ _ERRORS: tuple[tuple[type[Exception], type[httpx.TransportError]], ...] = (
 )
 
 
+#: Headers aiohttp adds to a request that lacks them: skipped for an httpx request (sent as
+#: httpx built it). ``open``'s requests always carry all three (``Upstream.headers``), so
+#: aiohttp adds none there unasked, and builds no set of names to skip per request.
+_SKIP_AUTO_HEADERS = ("Accept", "Accept-Encoding", "User-Agent")
+
+
+def _httpx_error(exc: aiohttp.ClientError | TimeoutError) -> httpx.TransportError:
+    """The httpx error httpx's own transport raises in the same case."""
+    for cause, error in _ERRORS:
+        if isinstance(exc, cause):
+            return error(str(exc) or type(exc).__name__)
+    raise AssertionError("unreachable: _ERRORS ends with both of the caught bases")
+
+
 @contextlib.contextmanager
 def _as_httpx_errors() -> Iterator[None]:
     try:
         yield
     except (aiohttp.ClientError, TimeoutError) as exc:
-        for cause, error in _ERRORS:
-            if isinstance(exc, cause):
-                raise error(str(exc) or type(exc).__name__) from exc
-        raise  # pragma: no cover - _ERRORS ends with both of the caught bases
+        raise _httpx_error(exc) from exc
+
+
+async def _chunks(
+    response: aiohttp.ClientResponse, read_timeout: float | None
+) -> AsyncIterator[bytes]:
+    """The body as it arrives, each chunk all that is buffered; httpx errors.
+
+    What is buffered already is taken without a wait (``read_nowait``: a small answer is
+    usually whole by the time its head is parsed) and the end seen from ``at_eof``: only a
+    wait for more bytes needs a timer (``tests/upstream/test_answers.py`` names both).
+    """
+    content = response.content
+    while True:
+        try:
+            # All that is buffered at once: fewer, larger writes to our client.
+            chunk = content.read_nowait()
+            if not chunk and not content.at_eof():
+                # aiohttp's own read timeout stops for good when its C parser fails in the
+                # middle of a body (aiohttp 3.14: a malformed chunk), and the body then
+                # never ends: this one still does.
+                async with asyncio.timeout(read_timeout):
+                    chunk = await content.readany()
+        except TimeoutError:
+            raise httpx.ReadTimeout("no byte of the body came in time") from None
+        except aiohttp.ClientError as exc:
+            raise _httpx_error(exc) from exc
+        if not chunk:
+            return
+        yield chunk
 
 
 class _Body(httpx.AsyncByteStream):
@@ -80,25 +126,36 @@ class _Body(httpx.AsyncByteStream):
         self._read_timeout = read_timeout
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        content = self._response.content
-        while True:
-            with _as_httpx_errors():
-                try:
-                    # aiohttp's own read timeout stops for good when its C parser fails in
-                    # the middle of a body (aiohttp 3.14: a malformed chunk), and the body
-                    # then never ends: this one still does.
-                    async with asyncio.timeout(self._read_timeout):
-                        # All that is buffered at once: fewer, larger writes to our client.
-                        chunk = await content.readany()
-                except TimeoutError:
-                    raise httpx.ReadTimeout("no byte of the body came in time") from None
-            if not chunk:
-                return
+        async for chunk in _chunks(self._response, self._read_timeout):
             yield chunk
 
     async def aclose(self) -> None:
         # Back to the pool when read to the end, otherwise the connection is closed.
         self._response.release()
+
+
+class AiohttpAnswer:
+    """``app.upstream.client.Answer`` over an ``aiohttp.ClientResponse``."""
+
+    __slots__ = ("_read_timeout", "_response")
+
+    def __init__(self, response: aiohttp.ClientResponse, read_timeout: float) -> None:
+        self._response = response
+        self._read_timeout = read_timeout
+
+    @property
+    def status(self) -> int:
+        return self._response.status
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        return self._response.headers
+
+    def chunks(self) -> AsyncIterator[bytes]:
+        return _chunks(self._response, self._read_timeout)
+
+    async def aclose(self) -> None:
+        self._response.release()  # as ``_Body.aclose``
 
 
 class AiohttpTransport(httpx.AsyncBaseTransport):
@@ -119,6 +176,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         self._tls = tls or tls_context()
         self._proxies = proxies or Proxies()
         self._session: aiohttp.ClientSession | None = None
+        self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
 
     def _open(self) -> aiohttp.ClientSession:
         connector = aiohttp.TCPConnector(
@@ -146,7 +204,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 headers=request.headers.multi_items(),
                 data=await request.aread() or None,
                 allow_redirects=False,
-                skip_auto_headers=("Accept", "Accept-Encoding", "User-Agent"),
+                skip_auto_headers=_SKIP_AUTO_HEADERS,
                 proxy=self._proxies.for_url(request.url),
                 timeout=aiohttp.ClientTimeout(
                     connect=timeout.get("pool"),
@@ -163,6 +221,31 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 "reason_phrase": (response.reason or "").encode("ascii", "replace"),
             },
         )
+
+    async def open(self, method: str, url: str, headers: Headers, timeout: float) -> AiohttpAnswer:
+        """A bodiless request, its answer once the head arrived: ``Upstream.open``'s path.
+        ``timeout`` bounds the wait for a connection, the connect and each read, as the
+        ``httpx.Timeout(timeout)`` of the other path does."""
+        if self._session is None:
+            self._session = self._open()
+        limits = self._timeouts.get(timeout)
+        if limits is None:
+            limits = self._timeouts[timeout] = aiohttp.ClientTimeout(
+                connect=timeout, sock_connect=timeout, sock_read=timeout
+            )
+        try:
+            response = await self._session.request(
+                method,
+                url,
+                headers=headers,
+                allow_redirects=False,
+                proxy=self._proxies.for_address(url),
+                timeout=limits,
+                auto_decompress=True,  # as httpx's ``aiter_bytes`` on the other path
+            )
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise _httpx_error(exc) from exc
+        return AiohttpAnswer(response, timeout)
 
     async def aclose(self) -> None:
         if self._session is not None:

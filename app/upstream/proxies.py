@@ -49,6 +49,10 @@ class Proxies:
             return None
         return proxy
 
+    def for_address(self, url: str) -> str | None:
+        """``for_url`` of a URL string, parsed only when some proxy is configured."""
+        return self.for_url(httpx.URL(url)) if self._by_scheme else None
+
     def _bypasses(self, url: httpx.URL) -> bool:
         if not self._direct:
             return False
