@@ -9,7 +9,13 @@ it. Each page's recordings are added to the lane's own totals as the page arrive
 so memory holds one ``Totals`` per group, never the recordings.
 
 **Page size**: the providers' maximum (``PAGE_SIZE``, clamped by each adapter to its own:
-1000 at Twilio and SignalWire, 99 at Bird), for the fewest round trips.
+1000 at Twilio and SignalWire, 99 at Bird), for the fewest round trips whatever the providers'
+shares (3,400 Twilio recordings: 4 round trips, where the export's pages of 100 take 34) and
+the widest reach for ``max_pages`` (the pages the request's cost counts). The export's pages
+of 100, read ahead, were measured too (tests/perf/README.md): they spread the providers' work
+over Bird's chain and gain 2-5% when Bird's 99-record pages are the longest chain anyway, and
+lose 5x on a Twilio-only walk. Read-ahead with pages of 1000 gained nothing measurable: no
+lane reads ahead.
 
 **Bounds.** Time: every page is a provider call under the request's deadline
 (``app.resilience.deadline``); a lane still walking then fails with PROVIDER_UNAVAILABLE.

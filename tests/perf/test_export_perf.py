@@ -34,7 +34,6 @@ import math
 import os
 import random
 import sys
-import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -52,12 +51,9 @@ from app.sandbox import DEMO
 from app.settings import Settings
 from app.upstream import build_transport
 from app.upstream.client import Upstream
-from tests.perf.processes import started
+from tests.perf.ten_thousand import LATENCY, PAGE_SIZE, PeakRss, cpu, serving
 from tests.support import sandbox_env
 
-LATENCY = 0.05
-PER_PROVIDER = 3390  # about 10,000 listed: Twilio does not list its soft-deleted ones
-PAGE_SIZE = 100  # GATEWAY_MAX_PAGE_SIZE's default; Bird's adapter caps it at 99
 PAGE_CAP = {"TWILIO": 100, "SIGNALWIRE": 100, "BIRD": 99}
 
 
@@ -83,28 +79,6 @@ class Figures:
         )
 
 
-class PeakRss:
-    """The peak RSS of a process while the block runs, sampled every 5 ms in a thread."""
-
-    def __init__(self, process: psutil.Process) -> None:
-        self.process = process
-        self.peak = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-
-    def _sample(self) -> None:
-        while not self._stop.wait(0.005):
-            self.peak = max(self.peak, self.process.memory_info().rss)
-
-    def __enter__(self) -> PeakRss:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-
 def export(url: str, params: dict[str, str] | None = None) -> tuple[bytes, float, float]:
     """The CSV body, seconds to its first byte, seconds to its end."""
     started_at = time.perf_counter()
@@ -118,6 +92,20 @@ def export(url: str, params: dict[str, str] | None = None) -> tuple[bytes, float
                 first_byte = time.perf_counter() - started_at
             chunks.append(chunk)
     return b"".join(chunks), first_byte, time.perf_counter() - started_at
+
+
+def exported_rows(body: bytes) -> Counter[str]:
+    """Rows per provider of a whole CSV export (asserted complete: every provider, ~10,000)."""
+    lines = body.decode().split("\r\n")
+    assert lines[0].startswith("provider,id,") and lines[-1] == ""
+    per_provider = Counter(line.split(",", 1)[0] for line in lines[1:-1])
+    assert sum(per_provider.values()) > 9900 and set(per_provider) == set(PAGE_CAP), per_provider
+    return per_provider
+
+
+def floor(per_provider: Counter[str]) -> float:
+    """The nominal floor: the fewest sequential page round trips, in seconds."""
+    return max(math.ceil(n / PAGE_CAP[p]) for p, n in per_provider.items()) * LATENCY
 
 
 async def sequential_walks(sandbox_url: str) -> float:
@@ -143,38 +131,31 @@ async def sequential_walks(sandbox_url: str) -> float:
 
 
 def measure(runs: int = 3) -> list[Figures]:
-    sandbox_args = ["sandbox", "--latency", str(LATENCY), "--recordings", str(PER_PROVIDER)]
     results: list[Figures] = []
-    with started(sandbox_args) as sandbox:
-        env = sandbox_env(DEMO, sandbox.url) | {"GATEWAY_MAX_PAGE_SIZE": str(PAGE_SIZE)}
-        with started(["serve"], env) as gateway:
-            process = psutil.Process(gateway.pid)
-            export(gateway.url, {"providers": "BIRD", "statuses": "FAILED"})  # warm-up
-            for _ in range(runs):
-                measured_floor = asyncio.run(sequential_walks(sandbox.url))
-                rss_before = process.memory_info().rss
-                cpu_before = sum(process.cpu_times()[:2])
-                with PeakRss(process) as peak:
-                    body, first_byte, seconds = export(gateway.url)
-                cpu = sum(process.cpu_times()[:2]) - cpu_before
-                lines = body.decode().split("\r\n")
-                assert lines[0].startswith("provider,id,") and lines[-1] == ""
-                per_provider = Counter(line.split(",", 1)[0] for line in lines[1:-1])
-                rows = sum(per_provider.values())
-                assert rows > 9900 and set(per_provider) == set(PAGE_CAP), per_provider
-                pages = max(math.ceil(n / PAGE_CAP[p]) for p, n in per_provider.items())
-                results.append(
-                    Figures(
-                        rows=rows,
-                        seconds=seconds,
-                        floor=pages * LATENCY,
-                        measured_floor=measured_floor,
-                        first_byte=first_byte,
-                        rss_growth_mb=max(0, peak.peak - rss_before) / 1e6,
-                        cpu_per_1000=cpu / rows * 1000,
-                        load=os.getloadavg()[0],
-                    )
+    with serving() as (sandbox, gateway):
+        process = psutil.Process(gateway.pid)
+        export(gateway.url, {"providers": "BIRD", "statuses": "FAILED"})  # warm-up
+        for _ in range(runs):
+            measured_floor = asyncio.run(sequential_walks(sandbox.url))
+            rss_before = process.memory_info().rss
+            cpu_before = cpu(process)
+            with PeakRss(process) as peak:
+                body, first_byte, seconds = export(gateway.url)
+            spent = cpu(process) - cpu_before
+            per_provider = exported_rows(body)
+            rows = sum(per_provider.values())
+            results.append(
+                Figures(
+                    rows=rows,
+                    seconds=seconds,
+                    floor=floor(per_provider),
+                    measured_floor=measured_floor,
+                    first_byte=first_byte,
+                    rss_growth_mb=max(0, peak.peak - rss_before) / 1e6,
+                    cpu_per_1000=spent / rows * 1000,
+                    load=os.getloadavg()[0],
                 )
+            )
     return results
 
 

@@ -28,11 +28,9 @@ import pytest
 from app.sandbox import DEMO, Sandbox, create_sandbox_app
 from app.sandbox.data import READY_STATUS
 from app.settings import Settings
-from tests.perf.processes import sandbox_and_gateway
+from tests.perf.ten_thousand import LATENCY, PER_PROVIDER, cpu, serving
 from tests.support import gateway_client, sandbox_env
 
-PER_PROVIDER = 3400  # the listed ones (Twilio lists no deleted recording): ~10,000 in all
-LATENCY = 0.05
 #: Each provider's largest page (what the gateway asks for: app.stats.walk.PAGE_SIZE, clamped).
 PAGE_SIZES = {"TWILIO": 1000, "SIGNALWIRE": 1000, "BIRD": 99}
 REPEATS = 200  # asks of the cached closed period
@@ -61,25 +59,12 @@ def ask(
     return rows, seconds
 
 
-def cpu(process: psutil.Process) -> float:
-    times = process.cpu_times()
-    return float(times.user + times.system)
-
-
-def child(command: str) -> psutil.Process:
-    """The child process running ``python -m app COMMAND``."""
-    children = psutil.Process(os.getpid()).children(recursive=True)
-    found = [p for p in children if command in p.cmdline()]
-    assert len(found) == 1, found
-    return found[0]
-
-
 def measure(rounds: int, latency: float = LATENCY) -> dict[str, Any]:
     with (
-        sandbox_and_gateway(latency=latency, recordings=PER_PROVIDER) as url,
-        httpx.Client(base_url=url, timeout=120) as client,
+        serving(latency) as (sandbox, server),
+        httpx.Client(base_url=server.url, timeout=120) as client,
     ):
-        gateway, provider = child("serve"), child("sandbox")
+        gateway, provider = psutil.Process(server.pid), psutil.Process(sandbox.pid)
         ask(client, [])  # warm up: connections, imports, the first compile of everything
         rss_before = gateway.memory_info().rss
         walks, cpus, sandbox_cpus, daily = [], [], [], []
