@@ -12,6 +12,7 @@ from app import errors
 from app.demo import demo_settings
 from app.sandbox import DEMO, create_sandbox_app
 from app.settings import Settings
+from app.webhooks import errors as webhook_errors
 from tests.support import SANDBOX_URL, gateway_client, graphql
 
 README = (Path(__file__).parent.parent / "README.md").read_text()
@@ -58,7 +59,8 @@ def test_the_configuration_table_names_every_variable_settings_reads() -> None:
 def test_the_error_tables_name_every_code() -> None:
     codes = {
         kind.code
-        for kind in vars(errors).values()
+        for module in (errors, webhook_errors)
+        for kind in vars(module).values()
         if isinstance(kind, type) and issubclass(kind, errors.GatewayError)
     }
     codes.discard(errors.GatewayError.code)  # the base class's placeholder
