@@ -31,10 +31,12 @@ class Server:
 
 
 @contextlib.contextmanager
-def started(args: list[str], env: Mapping[str, str] | None = None) -> Iterator[Server]:
-    """Run ``python -m app ARGS --port N``; yield it once uvicorn says it is up."""
+def started(
+    args: list[str], env: Mapping[str, str] | None = None, *, module: str = "app"
+) -> Iterator[Server]:
+    """Run ``python -m MODULE ARGS --port N``; yield it once uvicorn says it is up."""
     port = free_port()
-    command = [sys.executable, "-m", "app", *args, "--port", str(port)]
+    command = [sys.executable, "-m", module, *args, "--port", str(port)]
     full_env = {**os.environ, **(env or {})}
     with subprocess.Popen(
         command, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True

@@ -3,16 +3,28 @@
 sandbox providers, 50 ms added to every upstream answer, the sandbox and the gateway each in
 its own process on loopback, so the gateway's CPU time and RSS are read apart from the
 sandbox's. One place, so that the export and the stats are measured over the same data by
-the same set-up."""
+the same set-up.
+
+By default each provider has a sandbox process of its own (the gateway's TWILIO_BASE_URL,
+SIGNALWIRE_SPACE_URL and BIRD_BASE_URL each point at one), as real providers are separate
+services: Twilio building a page of 1000 does not delay Bird's answers. With
+``per_provider=False`` one process serves all three, as before (the CPU of one provider's page
+then holds up the others'). Every process seeds the same deterministic data from the same seed
+and the same anchor, pinned here once (``tests.perf.pinned_sandbox``), so both rigs serve the
+same 10,003 listed recordings."""
 
 from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import psutil
 
+from app.models import Provider
+from app.providers import REGISTRY
 from app.sandbox import DEMO
 from tests.perf.processes import Server, started
 from tests.support import sandbox_env
@@ -24,15 +36,52 @@ PER_PROVIDER = 3390
 PAGE_SIZE = 100
 
 
+@dataclass(frozen=True)
+class Sandboxes:
+    """The sandbox processes behind the gateway, by the provider each serves it."""
+
+    by_provider: Mapping[Provider, Server]
+
+    def env(self) -> dict[str, str]:
+        """The environment that points each provider at its own process."""
+        first = next(iter(self.by_provider.values()))
+        env = sandbox_env(DEMO, first.url)
+        for provider, server in self.by_provider.items():
+            env |= REGISTRY[provider].sandbox(DEMO, server.url)
+        return env
+
+    def processes(self) -> list[psutil.Process]:
+        """Each sandbox process once."""
+        pids = sorted({server.pid for server in self.by_provider.values()})
+        return [psutil.Process(pid) for pid in pids]
+
+    def cpu(self) -> float:
+        """The CPU seconds of all the sandbox processes so far (user + system)."""
+        return sum(cpu(process) for process in self.processes())
+
+
 @contextlib.contextmanager
-def serving(latency: float = LATENCY) -> Iterator[tuple[Server, Server]]:
-    """The sandbox (``latency`` per answer, ``PER_PROVIDER`` recordings each) and a gateway
-    (``serve``, its default memory cache) pointed at it: ``(sandbox, gateway)``."""
-    sandbox_args = ["sandbox", "--latency", str(latency), "--recordings", str(PER_PROVIDER)]
-    with started(sandbox_args) as sandbox:
-        env = sandbox_env(DEMO, sandbox.url) | {"GATEWAY_MAX_PAGE_SIZE": str(PAGE_SIZE)}
-        with started(["serve"], env) as gateway:
-            yield sandbox, gateway
+def serving(
+    latency: float = LATENCY, *, per_provider: bool = True
+) -> Iterator[tuple[Sandboxes, Server]]:
+    """The sandbox, one process per provider unless ``per_provider`` is False (``latency`` per
+    answer, ``PER_PROVIDER`` recordings each), and a gateway (``serve``, its default memory
+    cache) pointed at it: ``(sandboxes, gateway)``."""
+    anchor = DEMO.anchor_at(datetime.now(UTC)).isoformat()
+    args = ["--latency", str(latency), "--recordings", str(PER_PROVIDER), "--anchor", anchor]
+    with contextlib.ExitStack() as stack:
+
+        def sandbox() -> Server:
+            return stack.enter_context(started(args, module="tests.perf.pinned_sandbox"))
+
+        if per_provider:
+            sandboxes = Sandboxes({provider: sandbox() for provider in REGISTRY})
+        else:
+            shared = sandbox()
+            sandboxes = Sandboxes({provider: shared for provider in REGISTRY})
+        env = sandboxes.env() | {"GATEWAY_MAX_PAGE_SIZE": str(PAGE_SIZE)}
+        gateway = stack.enter_context(started(["serve"], env))
+        yield sandboxes, gateway
 
 
 def cpu(process: psutil.Process) -> float:

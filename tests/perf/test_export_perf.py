@@ -1,7 +1,8 @@
 """Issue 16's export benchmark: 10,000 recordings as CSV at 50 ms upstream latency.
 
-The sandbox (``python -m app sandbox --latency 0.05``) and the gateway (``serve``) each run in
-their own process; this process is the client (httpx, streaming). Figures, per run:
+The sandbox (one process per provider, ``ten_thousand.serving``: 50 ms per answer) and the
+gateway (``serve``) each run in their own processes; this process is the client (httpx,
+streaming). Figures, per run:
 
 - **seconds** for the whole export, against two floors, both for the fewest sequential
   upstream round trips any walk needs (each provider's pages follow one another, by token;
@@ -36,6 +37,7 @@ import random
 import sys
 import time
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -47,12 +49,10 @@ from app.listing.cursors import START
 from app.listing.merge import Lane, LaneOptions, ListFilter, runs
 from app.models import ListQuery, Provider, Recording, RecordingPage, RecordingStatus
 from app.providers import RecordingProvider, build_providers
-from app.sandbox import DEMO
 from app.settings import Settings
 from app.upstream import build_transport
 from app.upstream.client import Upstream
 from tests.perf.ten_thousand import LATENCY, PAGE_SIZE, PeakRss, cpu, serving
-from tests.support import sandbox_env
 
 PAGE_CAP = {"TWILIO": 100, "SIGNALWIRE": 100, "BIRD": 99}
 
@@ -108,9 +108,10 @@ def floor(per_provider: Counter[str]) -> float:
     return max(math.ceil(n / PAGE_CAP[p]) for p, n in per_provider.items()) * LATENCY
 
 
-async def sequential_walks(sandbox_url: str) -> float:
-    """Seconds to read every provider's listing page by page, providers side by side."""
-    settings = Settings.from_env(sandbox_env(DEMO, sandbox_url))
+async def sequential_walks(env: Mapping[str, str]) -> float:
+    """Seconds to read every provider's listing page by page, providers side by side, each
+    from where ``env`` (the gateway's provider settings) points it."""
+    settings = Settings.from_env(env)
     upstream = Upstream(build_transport(settings), timeout=settings.upstream_timeout)
     adapters = build_providers(settings.tenant_settings()["default"], upstream, settings.upstream)
 
@@ -132,11 +133,11 @@ async def sequential_walks(sandbox_url: str) -> float:
 
 def measure(runs: int = 3) -> list[Figures]:
     results: list[Figures] = []
-    with serving() as (sandbox, gateway):
+    with serving() as (sandboxes, gateway):
         process = psutil.Process(gateway.pid)
         export(gateway.url, {"providers": "BIRD", "statuses": "FAILED"})  # warm-up
         for _ in range(runs):
-            measured_floor = asyncio.run(sequential_walks(sandbox.url))
+            measured_floor = asyncio.run(sequential_walks(sandboxes.env()))
             rss_before = process.memory_info().rss
             cpu_before = cpu(process)
             with PeakRss(process) as peak:

@@ -1,8 +1,9 @@
 """recordingStats over ~10,000 recordings at 50 ms upstream latency: the walk against the fewest
 sequential page round trips it can take, and a closed period answered again from the cache.
 
-The sandbox and the gateway each run in their own process (``python -m app sandbox`` and
-``serve``), on loopback, so the gateway's own CPU time and RSS are read apart from the sandbox's.
+The sandbox (one process per provider, ``ten_thousand.serving``) and the gateway (``serve``)
+run in their own processes, on loopback, so the gateway's own CPU time and RSS are read apart
+from the sandboxes'.
 Prints figures; asserts only that the answers are complete. Run it with either of:
 
     python -m pytest tests/perf/test_stats_perf.py -s
@@ -61,20 +62,20 @@ def ask(
 
 def measure(rounds: int, latency: float = LATENCY) -> dict[str, Any]:
     with (
-        serving(latency) as (sandbox, server),
+        serving(latency) as (sandboxes, server),
         httpx.Client(base_url=server.url, timeout=120) as client,
     ):
-        gateway, provider = psutil.Process(server.pid), psutil.Process(sandbox.pid)
+        gateway = psutil.Process(server.pid)
         ask(client, [])  # warm up: connections, imports, the first compile of everything
         rss_before = gateway.memory_info().rss
         walks, cpus, sandbox_cpus, daily = [], [], [], []
         rows: list[dict[str, Any]] = []
         day_rows: list[dict[str, Any]] = []
         for _ in range(rounds):
-            spent, sandbox_spent = cpu(gateway), cpu(provider)
+            spent, sandbox_spent = cpu(gateway), sandboxes.cpu()
             rows, seconds = ask(client, ["PROVIDER"])
             cpus.append(cpu(gateway) - spent)
-            sandbox_cpus.append(cpu(provider) - sandbox_spent)
+            sandbox_cpus.append(sandboxes.cpu() - sandbox_spent)
             walks.append(seconds)
             day_rows, seconds = ask(client, ["PROVIDER", "DAY"])
             daily.append(seconds)
