@@ -21,7 +21,7 @@ def transport(kind: str, env: Mapping[str, str] | None = None) -> httpx.AsyncBas
 
 @contextlib.asynccontextmanager
 async def upstream_client(
-    kind: str, env: Mapping[str, str] | None = None, *, timeout: float = 10
+    kind: str, env: Mapping[str, str] | None = None, *, timeout: float | httpx.Timeout = 10
 ) -> AsyncIterator[httpx.AsyncClient]:
     """An httpx client over that transport (blind to the process's proxy variables)."""
     over = transport(kind, env)

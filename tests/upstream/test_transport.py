@@ -92,6 +92,12 @@ def sending(*parts: bytes | threading.Event) -> AbstractContextManager[RawServer
     return raw_server(handle)
 
 
+def read_only(seconds: float) -> httpx.Timeout:
+    """A short read timeout, and a connect timeout long enough that a loaded machine's slow
+    loopback connect is never mistaken for it (the read is what these tests are about)."""
+    return httpx.Timeout(seconds, connect=10)
+
+
 # --- requests, responses and the pool ------------------------------------------------------
 
 
@@ -375,7 +381,7 @@ async def test_a_chunked_body_gone_wrong_fails_after_what_came(kind: str) -> Non
 
     error = {"aiohttp": httpx.ReadTimeout, "httpx": httpx.ReadError}[kind]
     with raw_server(handle) as server:
-        async with upstream_client(kind, timeout=0.3) as client:
+        async with upstream_client(kind, timeout=read_only(0.3)) as client:
             async with client.stream("GET", server.url) as response:
                 with pytest.raises(error):
                     async with asyncio.timeout(10):  # a failure, not a hang, if it never ends
@@ -403,7 +409,7 @@ async def test_a_body_reset_midway_is_a_read_error(kind: str) -> None:
 
 async def test_a_server_that_never_answers_is_a_read_timeout(kind: str) -> None:
     with answering(None) as server:
-        async with upstream_client(kind, timeout=0.2) as client:
+        async with upstream_client(kind, timeout=read_only(0.2)) as client:
             with pytest.raises(httpx.ReadTimeout):
                 await client.get(server.url)
 
@@ -412,7 +418,7 @@ async def test_a_body_that_stalls_is_a_read_timeout(kind: str) -> None:
     body = pattern(4 * MB)
     received = bytearray()
     with sending(head(len(body)) + body[:MB]) as server:
-        async with upstream_client(kind, timeout=0.3) as client:
+        async with upstream_client(kind, timeout=read_only(0.3)) as client:
             async with client.stream("GET", server.url) as response:
                 with pytest.raises(httpx.ReadTimeout):
                     async with asyncio.timeout(10):  # a failure, not a hang, if it never times out
