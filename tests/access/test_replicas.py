@@ -161,6 +161,27 @@ def assert_clean(replica: Replica, secrets: Sequence[str]) -> None:
     assert leaked == [], f"secrets #{leaked} in the log of {replica.url}"
 
 
+@contextlib.contextmanager
+def two_replicas(
+    env: dict[str, str], directory: Path, secrets: Sequence[str]
+) -> Iterator[tuple[Replica, Replica]]:
+    """Two replicas of ``env`` started at once, then each waited for; on exit both stopped by
+    SIGTERM (within 30 s, or the test fails), their whole logs, shutdown included, clean."""
+    replicas: list[Replica] = []
+    try:
+        for name in ("one", "two"):
+            replicas.append(start(env, directory / name))
+        for replica in replicas:
+            wait_ready(replica)
+        yield replicas[0], replicas[1]
+    finally:
+        stopped = [stop(replica) for replica in replicas]
+    assert all(stopped), f"a replica did not stop on SIGTERM within 30 s: {stopped}"
+    for replica in replicas:
+        assert "Application shutdown complete" in replica.output()
+        assert_clean(replica, secrets)
+
+
 @pytest.fixture(scope="module")
 def deployment(
     replica_redis: RedisExecutor, tmp_path_factory: pytest.TempPathFactory
@@ -180,20 +201,8 @@ def deployment(
             SIGNING_KEY,
             PASSWORD,
         )
-        replicas: list[Replica] = []
-        try:
-            for name in ("one", "two"):  # both start at once; then wait for each
-                replicas.append(start(env, directory / name))
-            for replica in replicas:
-                wait_ready(replica)
-            yield Deployment(sandbox, replicas[0], replicas[1], secrets)
-        finally:
-            stopped = [stop(replica) for replica in replicas]
-    assert all(stopped), f"a replica did not stop on SIGTERM within 30 s: {stopped}"
-    # Once stopped, the whole log, shutdown included.
-    for replica in replicas:
-        assert "Application shutdown complete" in replica.output()
-        assert_clean(replica, secrets)
+        with two_replicas(env, directory, secrets) as (one, two):
+            yield Deployment(sandbox, one, two, secrets)
 
 
 @pytest.fixture(autouse=True)

@@ -36,11 +36,8 @@ from tests.access.support import TenantSpec, bearer, write_config
 from tests.access.test_replicas import (
     PASSWORD,
     Replica,
-    assert_clean,
     replica_env,
-    start,
-    stop,
-    wait_ready,
+    two_replicas,
 )
 from tests.events.live import (
     LIVE_EVENTS,
@@ -92,18 +89,8 @@ def pair(live_redis: RedisExecutor, tmp_path: Path) -> Iterator[Pair]:
             SIGNING_KEY,
             PASSWORD,
         )
-        replicas: list[Replica] = []
-        try:
-            for name in ("one", "two"):
-                replicas.append(start(env, tmp_path / name))
-            for replica in replicas:
-                wait_ready(replica)
-            yield Pair(sandbox_app.state.sandbox, replicas[0], replicas[1])
-        finally:
-            stopped = [stop(replica) for replica in replicas]
-    assert all(stopped), f"a replica did not stop on SIGTERM within 30 s: {stopped}"
-    for replica in replicas:
-        assert_clean(replica, secrets)
+        with two_replicas(env, tmp_path, secrets) as (one, two):
+            yield Pair(sandbox_app.state.sandbox, one, two)
 
 
 async def query(client: httpx.AsyncClient, provider: str, rid: str) -> dict[str, Any]:

@@ -31,11 +31,8 @@ from tests.access.support import TenantSpec, write_config
 from tests.access.test_replicas import (
     PASSWORD,
     Replica,
-    assert_clean,
     replica_env,
-    start,
-    stop,
-    wait_ready,
+    two_replicas,
 )
 from tests.events.support import EVENTS, WAIT, init, receive, recording_event, socket, subscribe
 from tests.events.support import until_active as until_open
@@ -73,18 +70,8 @@ def pair(events_redis: RedisExecutor, tmp_path_factory: pytest.TempPathFactory) 
             SIGNING_KEY,
             PASSWORD,
         )
-        replicas: list[Replica] = []
-        try:
-            for name in ("one", "two"):
-                replicas.append(start(env, directory / name))
-            for replica in replicas:
-                wait_ready(replica)
-            yield Pair(replicas[0], replicas[1], events_redis)
-        finally:
-            stopped = [stop(replica) for replica in replicas]
-    assert all(stopped), f"a replica did not stop on SIGTERM within 30 s: {stopped}"
-    for replica in replicas:
-        assert_clean(replica, secrets)
+        with two_replicas(env, directory, secrets) as (one, two):
+            yield Pair(one, two, events_redis)
 
 
 @contextlib.asynccontextmanager

@@ -25,11 +25,8 @@ from tests.access.support import TenantSpec, bearer, write_config
 from tests.access.test_replicas import (
     PASSWORD,
     Replica,
-    assert_clean,
     replica_env,
-    start,
-    stop,
-    wait_ready,
+    two_replicas,
 )
 from tests.persisted.support import ApolloPersistedLink
 from tests.servers import serve
@@ -67,18 +64,8 @@ def pair(apq_redis: RedisExecutor, tmp_path_factory: pytest.TempPathFactory) -> 
             SIGNING_KEY,
             PASSWORD,
         )
-        replicas: list[Replica] = []
-        try:
-            for name in ("one", "two"):
-                replicas.append(start(env, directory / name))
-            for replica in replicas:
-                wait_ready(replica)
-            yield Pair(sandbox, replicas[0], replicas[1])
-        finally:
-            stopped = [stop(replica) for replica in replicas]
-    assert all(stopped), f"a replica did not stop on SIGTERM within 30 s: {stopped}"
-    for replica in replicas:
-        assert_clean(replica, secrets)
+        with two_replicas(env, directory, secrets) as (one, two):
+            yield Pair(sandbox, one, two)
 
 
 def client(replica: Replica) -> httpx.AsyncClient:

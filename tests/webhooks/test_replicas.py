@@ -23,11 +23,8 @@ from app.sandbox import DEMO_TWILIO_AUTH_TOKEN, Sandbox, SandboxConfig, create_s
 from tests.access.test_replicas import (
     PASSWORD,
     Replica,
-    assert_clean,
     replica_env,
-    start,
-    stop,
-    wait_ready,
+    two_replicas,
 )
 from tests.servers import serve
 from tests.support import RECORDING_QUERY, SIGNING_KEY, secrets_of, upstream_count
@@ -71,17 +68,9 @@ def replicas(webhook_redis: RedisExecutor, tmp_path: Path) -> Iterator[Replicas]
         # Behind one load balancer: the providers call its URL, whichever replica answers.
         own = webhook_env(config, sandbox_url) | {"GATEWAY_PUBLIC_URL": PUBLIC}
         env = replica_env(own, webhook_redis)
-        started = [start(env, tmp_path / name) for name in ("one", "two")]
-        try:
-            for replica in started:
-                wait_ready(replica)
-            secrets = (*secrets_of(config), SIGNING_KEY, PASSWORD, SIGNALWIRE_KEY, BIRD_KEY)
-            yield Replicas(sandbox_app.state.sandbox, served, started[0], started[1], secrets)
-        finally:
-            stopped = [stop(replica) for replica in started]
-    assert all(stopped)
-    for replica in started:
-        assert_clean(replica, secrets)
+        secrets = (*secrets_of(config), SIGNING_KEY, PASSWORD, SIGNALWIRE_KEY, BIRD_KEY)
+        with two_replicas(env, tmp_path, secrets) as (one, two):
+            yield Replicas(sandbox_app.state.sandbox, served, one, two, secrets)
 
 
 def test_a_delivery_and_its_retries_are_worked_on_once_across_replicas(
