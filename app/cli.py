@@ -506,6 +506,7 @@ def _run(app: Starlette, host: str, port: int, settings: Settings) -> None:
         port=port,
         workers=1,  # not uvicorn's WEB_CONCURRENCY: an app object runs in this process only
         log_config=logs.uvicorn_config(settings.log_format),
+        access_log=settings.access_log,
         # Typed int, used as asyncio.wait_for's timeout: a fraction works (tests/test_shutdown.py).
         timeout_graceful_shutdown=settings.shutdown_grace,  # type: ignore[arg-type]
     )
@@ -528,6 +529,7 @@ def _run_workers(workers: int, host: str, port: int, settings: Settings) -> None
             host=host,
             port=port,
             log_config=logs.uvicorn_config(settings.log_format, pid=True),
+            access_log=settings.access_log,
             timeout_graceful_shutdown=settings.shutdown_grace,  # type: ignore[arg-type]
         )
 

@@ -209,6 +209,8 @@ class Settings:
     persisted_queries_file: str | None = None
     response_cache: bool = True
     log_format: str = "text"
+    #: One line per HTTP request (uvicorn's access log, ``app.logs``).
+    access_log: bool = True
     metrics_token: Secret | None = None
     shutdown_grace: float = 20.0
     #: Events a subscriber's queue holds before the oldest are dropped (``app.events``).
@@ -266,8 +268,9 @@ class Settings:
             cors_origins=_cors_origins(env),
             persisted_queries=_persisted_queries(env),
             persisted_queries_file=env.get("GATEWAY_PERSISTED_QUERIES_FILE"),
-            response_cache=_response_cache(env),
+            response_cache=_on_off(env, "GATEWAY_RESPONSE_CACHE"),
             log_format=_log_format(env),
+            access_log=_on_off(env, "GATEWAY_ACCESS_LOG"),
             metrics_token=_metrics_token(env),
             shutdown_grace=_shutdown_grace(env),
             subscription_queue=env.integer("GATEWAY_SUBSCRIPTION_QUEUE", 100, low=1, high=100000),
@@ -978,9 +981,10 @@ def _persisted_queries(env: _Env) -> str:
     return mode
 
 
-def _response_cache(env: _Env) -> bool:
-    """``GATEWAY_RESPONSE_CACHE``: ``on`` (the default) or ``off`` (``app.responses``)."""
-    value = (env.get("GATEWAY_RESPONSE_CACHE") or "on").lower()
+def _on_off(env: _Env, name: str) -> bool:
+    """A switch spelled ``on`` (the default) or ``off``: ``GATEWAY_RESPONSE_CACHE``
+    (``app.responses``), ``GATEWAY_ACCESS_LOG``."""
+    value = (env.get(name) or "on").lower()
     if value not in ("on", "off"):
-        raise ConfigError(f"GATEWAY_RESPONSE_CACHE must be on or off, got {value!r}")
+        raise ConfigError(f"{name} must be on or off, got {value!r}")
     return value == "on"

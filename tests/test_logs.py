@@ -148,6 +148,35 @@ def test_an_unknown_log_format_is_a_config_error() -> None:
         Settings.from_env({"GATEWAY_LOG_FORMAT": "xml"})
 
 
+@pytest.mark.parametrize(("value", "read"), [(None, True), ("on", True), ("OFF", False)])
+def test_the_access_log_setting(value: str | None, read: bool) -> None:
+    env = {} if value is None else {"GATEWAY_ACCESS_LOG": value}
+    assert Settings.from_env(env).access_log is read
+
+
+def test_an_unknown_access_log_switch_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="GATEWAY_ACCESS_LOG must be on or off"):
+        Settings.from_env({"GATEWAY_ACCESS_LOG": "1"})
+
+
+def test_with_the_access_log_off_a_request_prints_no_line_and_the_rest_still_does() -> None:
+    sandbox_app = create_sandbox_app(CONFIG)
+    rid = sandbox_app.state.sandbox.sample_ids()["twilio"]
+    query = f'{{ recording(provider: TWILIO, id: "{rid}") {{ id }} }}'
+    with serve(sandbox_app) as sandbox_url:
+        env = sandbox_env(CONFIG, sandbox_url) | {
+            "GATEWAY_LOG_FORMAT": "json",
+            "GATEWAY_ACCESS_LOG": "off",
+        }
+        with server("serve", env=env) as running, httpx.Client(base_url=running.url) as client:
+            answered = client.post("/graphql", json={"query": query})
+            assert answered.json() == {"data": {"recording": {"id": rid}}}
+            assert client.get("/livez").status_code == 200
+    lines = [json.loads(line) for line in running.lines if line.strip()]
+    assert any("Uvicorn running on" in line["message"] for line in lines)
+    assert [line for line in lines if line["logger"] == "uvicorn.access"] == []
+
+
 def test_redact_hides_media_tokens_only() -> None:
     assert redact("/media/abc.DEF-123_x") == "/media/<redacted>"
     assert redact("/media/abc?download=1") == "/media/<redacted>?download=1"

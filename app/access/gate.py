@@ -19,8 +19,9 @@ Everything here happens before GraphQL parses anything, and costs no upstream re
 5. **Response cache** (``app.responses``): a query whose answer is kept is answered here,
    from its bytes, with nothing parsed or executed (still charged to the rate limit).
 
-The request then goes on to the GraphQL view with the body it was checked with, and the
-caller (a ``Principal``) in ``request.state.principal``. The tenant also names the request
+The request then goes on to the GraphQL view with what was checked in
+``request.state.operation`` (``OPERATION``: the view neither reads nor parses the body again)
+and the caller (a ``Principal``) in ``request.state.principal``. The tenant also names the request
 in log lines (``app.logs``).
 
 Every GraphQL request (not the GraphiQL page) is timed and counted here, once, by operation
@@ -33,12 +34,12 @@ import json
 import time
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlencode
 
-from starlette.datastructures import Headers, MutableHeaders, QueryParams
+from starlette.datastructures import Headers, QueryParams
 from starlette.responses import JSONResponse, PlainTextResponse
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 from strawberry.asgi import GraphQL
+from strawberry.http import GraphQLRequestData
 
 from app.access.authenticate import Authenticator
 from app.errors import (
@@ -60,6 +61,10 @@ from app.metrics.graphql import (
 )
 from app.persisted import PersistedQueries
 from app.responses import answer
+
+#: Where the gate leaves the checked request (a ``GraphQLRequestData``, the persisted query's
+#: document put in) in ``request.state``: the view runs it as it stands.
+OPERATION = "operation"
 
 #: A body's members and the JSON types each may have (None is always allowed).
 _MEMBERS: Mapping[str, type] = {
@@ -105,21 +110,16 @@ class GraphQLGate:
             if scope["method"] == "POST":
                 body = await _read_body(receive, headers, state["settings"].limits.max_body_bytes)
                 data = _check_body(body, headers)
-                operation = self.operation_label(data.get("operationName"))
-                query = _required(await persisted.resolve(data, principal.tenant.name))
-                if query != data.get("query"):
-                    body = json.dumps({**data, "query": query}).encode()
-                    MutableHeaders(scope=scope)["content-length"] = str(len(body))
-                receive = _replay(body, receive)
             else:
-                params = QueryParams(scope.get("query_string", b""))
-                data = _check_parameters(params)
-                operation = self.operation_label(data.get("operationName"))
-                query = _required(await persisted.resolve(data, principal.tenant.name))
-                if query != data.get("query"):
-                    items = [item for item in params.multi_items() if item[0] != "query"]
-                    query_string = urlencode([*items, ("query", query)]).encode()
-                    scope = {**scope, "query_string": query_string}
+                data = _check_parameters(QueryParams(scope.get("query_string", b"")))
+            operation = self.operation_label(data.get("operationName"))
+            query = _required(await persisted.resolve(data, principal.tenant.name))
+            state[OPERATION] = GraphQLRequestData(
+                query=query,
+                variables=data.get("variables"),
+                operation_name=data.get("operationName"),
+                extensions=data.get("extensions"),
+            )
             with acting_for(principal.tenant.name):  # its access line names the tenant
                 if await answer.lookup(scope, receive, send, principal, query, data):
                     observe(operation, OK, started)
@@ -221,17 +221,3 @@ def _required(query: str | None) -> str:
     if query is None or not query.strip():
         raise BadRequestError("the request has no `query`")
     return query
-
-
-def _replay(body: bytes, receive: Receive) -> Receive:
-    """A ``receive`` that hands the already-read body on, then is the real one again."""
-    sent = False
-
-    async def replay() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return replay

@@ -1,9 +1,13 @@
-"""The GraphQL endpoint: Strawberry's ASGI app with a typed, per-request context.
+"""The GraphQL endpoint: Strawberry's schema with a typed, per-request context.
 
-It sits behind the gate (``app.access.gate``), which has authenticated the caller and
-checked the body: the context is built for the caller's tenant. What Strawberry itself still
-refuses over HTTP (an unknown ``operationName``, a mutation over GET) leaves in the gate's
-typed ``{"errors": [...]}`` shape rather than as Strawberry's plain text.
+It sits behind the gate (``app.access.gate``), which has authenticated the caller, read and
+checked the body (or the GET's parameters) and put the persisted query's document in: over
+HTTP the view runs that request (``request.state.operation``) with ``Schema.execute`` and
+writes the answer itself. Strawberry's HTTP view (its own request parsing, content types,
+batches, multipart uploads and streamed results, none of which the gateway serves) is not on
+the path: it would read and parse the body a second time. What the schema refuses before
+executing (an unknown ``operationName``, a mutation over GET) leaves in the gate's typed
+``{"errors": [...]}`` shape, as BAD_REQUEST.
 
 Every answer leaves with its HTTP caching headers (``app.schema.http_cache``): the request's
 ``Freshness`` is made here, handed to the context (``request.state.freshness``), told of any
@@ -45,21 +49,22 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from cross_web import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
-from strawberry.http import GraphQLHTTPResponse
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
+from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UNSET, UnsetType
 
 from app.access.authenticate import Authenticator, Principal
 from app.access.gate import refusal
-from app.errors import BadRequestError, MethodNotAllowedError, UnauthenticatedError
+from app.errors import BadRequestError, RequestRefusedError, UnauthenticatedError
 from app.metrics.graphql import ERROR, OK, OUTCOME, PARTIAL, REFUSED
 from app.resilience.deadline import request_deadline
 from app.responses import answer
@@ -112,10 +117,9 @@ class GatewayGraphQL(GraphQL[Context, None]):
         request.state.stale_paths = []
         try:
             with request_deadline(settings.request_timeout):
-                response = await self.run(request)
-        except HTTPException as exc:  # what Strawberry's own __call__ sends as plain text
-            kind = MethodNotAllowedError if exc.status_code == 405 else BadRequestError
-            response = refusal(kind(exc.reason))
+                response = await self.execute_http(request, request.state.operation)
+        except RequestRefusedError as exc:
+            response = refusal(exc)
         finally:
             # graphql-core's execution context, a cycle, keeps the context: empty it now
             # (Context.close), so the request's objects go by reference counting.
@@ -125,6 +129,38 @@ class GatewayGraphQL(GraphQL[Context, None]):
             scope["state"][OUTCOME] = REFUSED
         await answer.keep(request, response, freshness)  # the response cache (app.responses)
         await http_cache.apply(request, response, freshness)(scope, receive, send)
+
+    async def execute_http(self, request: Request, operation: GraphQLRequestData) -> Response:
+        """Run ``operation`` for ``request``; its JSON answer, with what the resolvers set on
+        the context's response (a status, headers: the budget's 429 and ``Retry-After``).
+        BadRequestError when the document names no operation to run, or one its method may
+        not run (a mutation over GET)."""
+        resolvers_response = Response()
+        del resolvers_response.headers["content-length"]
+        context = await self.get_context(request, resolvers_response)
+        try:
+            result = await self.schema.execute(
+                operation.query,
+                variable_values=operation.variables,
+                context_value=context,
+                operation_name=operation.operation_name,
+                # Subscriptions too, as Strawberry's view allows them: OperationTransport
+                # refuses them over HTTP with a message that says where they are served.
+                allowed_operation_types=OperationType.from_http(
+                    "GET" if request.method == "GET" else "POST"  # the gate lets no other in
+                ),
+                operation_extensions=operation.extensions,
+            )
+        except CannotGetOperationTypeError as exc:
+            raise BadRequestError(exc.as_http_error_reason()) from None
+        except InvalidOperationTypeError as exc:
+            raise BadRequestError(exc.as_http_error_reason(request.method)) from None
+        body = self.encode_json(await self.process_result(request, result))
+        response = Response(
+            body, status_code=resolvers_response.status_code, media_type="application/json"
+        )
+        response.headers.raw.extend(resolvers_response.headers.raw)
+        return response
 
     async def process_result(
         self, request: Request, result: ExecutionResult
