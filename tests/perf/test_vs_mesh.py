@@ -2,7 +2,8 @@
 
 Run on demand (the default test run leaves tests/perf out), from the repository root:
 
-    python -m tests.perf.test_vs_mesh --mesh-dir DIR --spec PATH [--rounds N] [--seconds S]
+    python -m tests.perf.test_vs_mesh --mesh-dir DIR --spec PATH [--rounds N] [--seconds S] \
+        [--access-log on|off]
     MESH_DIR=DIR TWILIO_SPEC=PATH python -m pytest tests/perf/test_vs_mesh.py -s   (a smoke run)
 
 ``DIR`` holds Mesh installed from ``tests/perf/mesh/package.json`` (``npm i`` there; its
@@ -24,6 +25,11 @@ not). Per run: requests/s, p50 and p99 (wrk's), the target's peak RSS (its proce
 children, ``psutil`` every 50 ms) and its CPU time per request; the load average beside each
 round. Medians over rounds; ratios are gateway over Mesh. It asserts only correctness: every
 target answers the ids with the right recording, and wrk saw no error.
+
+Hive Gateway writes no line per request (each Mesh process's log is counted and printed when it
+stops: its start-up lines only); the gateway writes one access line per request unless
+``GATEWAY_ACCESS_LOG=off``. ``--access-log off`` compares like for like; the default, ``on``,
+measures the gateway as shipped.
 """
 
 from __future__ import annotations
@@ -233,6 +239,8 @@ def mesh_gateway(
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
+            with log_path.open() as written:
+                print(f"Mesh on port {port} wrote {sum(1 for _ in written)} log lines in all")
 
 
 def compose(mesh_dir: Path, run_dir: Path, spec: Path, upstream: str, name: str) -> Path:
@@ -412,6 +420,9 @@ class Options:
     seconds: int = DEFAULT_SECONDS  # wrk takes whole seconds
     warmup: int = DEFAULT_WARMUP
     cases: frozenset[str] = CASES
+    #: The gateway's access log (``GATEWAY_ACCESS_LOG``): on as shipped; Hive Gateway writes
+    #: no line per request (the run prints how many lines each Mesh process wrote).
+    access_log: bool = True
 
 
 def benchmark(options: Options) -> list[Comparison]:
@@ -438,7 +449,10 @@ def benchmark(options: Options) -> list[Comparison]:
             name: str, upstream: str, ids_: Sequence[str], env: Mapping[str, str], workers: int
         ) -> Target:
             args = ["serve"] + (["--workers", str(workers)] if workers > 1 else [])
-            server = stack.enter_context(started(args, {**sandbox_env(DEMO, upstream), **env}))
+            switch = {"GATEWAY_ACCESS_LOG": "on" if options.access_log else "off"}
+            server = stack.enter_context(
+                started(args, {**sandbox_env(DEMO, upstream), **switch, **env})
+            )
             listening(server.url)
             target = Target(name, "gateway", server.url, server.pid, scripts["gateway", len(ids_)])
             check_answers(target, [gateway_body(i) for i in ids_], ids_)
@@ -508,6 +522,7 @@ def benchmark(options: Options) -> list[Comparison]:
         for c in comparisons:
             for warmed in (c.gateway, c.mesh):
                 wrk(warmed, 2 * options.warmup)
+        print(f"gateway access log: {'on' if options.access_log else 'off'}", flush=True)
         print(f"load average before: {os.getloadavg()}", flush=True)
         for round_ in range(options.rounds):
             for c in comparisons:
@@ -563,6 +578,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         default=",".join(sorted(CASES)),
         help=f"comma-separated, of {', '.join(sorted(CASES))} (default: all)",
     )
+    parser.add_argument(
+        "--access-log",
+        choices=("on", "off"),
+        default="on",
+        help="the gateway's GATEWAY_ACCESS_LOG (default on, as shipped; Mesh logs no request)",
+    )
     args = parser.parse_args(argv)
     cases = frozenset(args.cases.split(","))
     if not cases or not cases <= CASES:
@@ -578,6 +599,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         seconds=args.seconds,
         warmup=args.warmup,
         cases=cases,
+        access_log=args.access_log == "on",
     )
     comparisons = benchmark(options)
     print(report(comparisons, options.rounds, options.seconds))
