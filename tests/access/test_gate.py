@@ -218,7 +218,9 @@ async def test_a_full_query_works_with_a_key(keyed: httpx.AsyncClient) -> None:
 async def test_what_strawberry_refuses_leaves_in_the_same_typed_shape(
     keyed: httpx.AsyncClient,
 ) -> None:
-    """Strawberry itself answers these in plain text; the gateway keeps one error shape."""
+    """What ``Schema.execute`` refuses before running anything (Strawberry's own view would
+    answer it in plain text): the gateway keeps one error shape. Names the exceptions the
+    view relies on (``CannotGetOperationTypeError``, ``InvalidOperationTypeError``)."""
     unknown = {"query": "query A { __typename }", "operationName": "B"}
     response = await keyed.post("/graphql", json=unknown, headers=bearer(KEY))
     assert (response.status_code, refusal(response)) == (400, "BAD_REQUEST")
@@ -226,6 +228,7 @@ async def test_what_strawberry_refuses_leaves_in_the_same_typed_shape(
     headers = bearer(KEY) | {"accept": "application/json"}
     response = await keyed.get("/graphql", params={"query": "mutation { x }"}, headers=headers)
     assert (response.status_code, refusal(response)) == (400, "BAD_REQUEST")
+    assert "mutations are not allowed when using GET" in response.text
 
 
 @pytest.mark.parametrize("method", ["PUT", "DELETE", "PATCH", "HEAD"])
