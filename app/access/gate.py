@@ -13,8 +13,8 @@ Everything here happens before GraphQL parses anything, and costs no upstream re
    GET's parameters likewise. Anything else is 400 BAD_REQUEST,
    in the same ``{"errors": [...]}`` shape as every GraphQL error, never a 500.
 4. **Persisted queries** (``app.persisted``): a hash in ``extensions.persistedQuery`` may
-   stand for the ``query``, which is then put into the body (or the GET's parameters) the view
-   reads; or the request is refused (not found, not allowed, a hash that is not its query's).
+   stand for the ``query``, which is then the document of the request the view runs; or the
+   request is refused (not found, not allowed, a hash that is not its query's).
    Only a request with neither a query nor that extension is "no ``query``".
 5. **Response cache** (``app.responses``): a query whose answer is kept is answered here,
    from its bytes, with nothing parsed or executed (still charged to the rate limit).
