@@ -55,12 +55,19 @@ frozen_redis = factories.redis_proc(port=None)  # type: ignore[arg-type]
 locked_redis = factories.redis_proc(port=None, password=PASSWORD)  # type: ignore[arg-type]
 
 
-def redis_cache(proc: RedisExecutor, password: str | None = None) -> CacheSettings:
+def redis_cache(
+    proc: RedisExecutor, password: str | None = None, *, timeout: float = 1.0
+) -> CacheSettings:
+    """``proc`` as the gateway's cache. A second per Redis call, not the production 0.1 s,
+    unless told: on a busy machine a first call (connect, load limits' script) can take over
+    0.1 s and would fail open (allowed), which a test counting hits takes for a wrong
+    decision."""
     return CacheSettings(
         kind="redis",
         host=proc.host,
         port=proc.port,
         password=Secret(password) if password else None,
+        timeout=timeout,
     )
 
 
@@ -116,9 +123,7 @@ async def backend(request: pytest.FixtureRequest) -> AsyncIterator[Backend]:
 
 @pytest.fixture
 async def redis_limiter(redis_proc: RedisExecutor, redisdb: Redis) -> AsyncIterator[RateLimiter]:
-    # A second per Redis call, not the production 0.1 s: on a busy machine a slow call would
-    # fail open (allowed), which these tests would take for a wrong decision.
-    limiter = RateLimiter.from_settings(replace(redis_cache(redis_proc), timeout=1.0))
+    limiter = RateLimiter.from_settings(redis_cache(redis_proc))
     try:
         yield limiter
     finally:
@@ -325,7 +330,7 @@ from app.access.ratelimit import RateLimiter, parse_rate
 from app.settings import CacheSettings
 
 async def main():
-    cache = CacheSettings(kind="redis", host=sys.argv[1], port=int(sys.argv[2]))
+    cache = CacheSettings(kind="redis", host=sys.argv[1], port=int(sys.argv[2]), timeout=1.0)
     limiter = RateLimiter.from_settings(cache)
     rate = parse_rate("10/minute")
     decisions = [await limiter.hit("acme", rate, 3) for _ in range(3)]
@@ -443,7 +448,7 @@ async def test_a_frozen_redis_costs_one_timeout_per_cool_down(
     bypassed (requests pass at once) until the cool-down ends."""
     caplog.set_level(logging.WARNING, logger=LOGGER)
     rate = parse_rate("5/minute")
-    cache = redis_cache(frozen)
+    cache = redis_cache(frozen, timeout=0.1)  # the production timeout, waited out here
     limiter = RateLimiter.from_settings(cache)
     try:
         started = time.perf_counter()

@@ -67,7 +67,9 @@ def test_the_backend_follows_the_cache_url() -> None:
 
 
 async def test_redis_store_round_trip_with_a_ttl(redis_proc: Any, redisdb: Redis) -> None:
-    settings = CacheSettings(kind="redis", host=redis_proc.host, port=redis_proc.port)
+    # A second per call, not the production 0.1 s: a slow first call on a busy machine would
+    # be taken for a store that does not answer.
+    settings = CacheSettings(kind="redis", host=redis_proc.host, port=redis_proc.port, timeout=1)
     store = build_store(settings)
     try:
         name = key("acme", HASH)
