@@ -155,18 +155,26 @@ def set_editor(page: Page, editor: Locator, text: str) -> None:
 
 def test_graphiql_runs_a_subscription_over_the_websocket(tab: Tab) -> None:
     """The headers editor's Authorization goes in ``connection_init``; a published event
-    shows in the result pane (the tests' publishing hook stands in for a webhook)."""
+    shows in the result pane (the tests' publishing hook stands in for a webhook).
+
+    The page opens with the subscription as its document (the gateway's GraphiQL default)
+    rather than typed in: GraphiQL finds out that a document is a subscription (and so goes
+    over the WebSocket) 100 ms after the editor last changed, and a click sooner than that
+    on a loaded machine sent it over HTTP instead."""
     sandbox = create_sandbox_app(DEMO)
+    subscription = "subscription { recordingEvents { type recording { id } } }"
     with serve(sandbox) as sandbox_url:
         settings = demo_settings(Settings(), sandbox_url, DEMO, api_key=API_KEY)
-        with serve(with_publisher(create_app(settings))) as url, httpx.Client(base_url=url) as http:
+        app = with_publisher(create_app(settings, graphiql_default=subscription))
+        with serve(app) as url, httpx.Client(base_url=url) as http:
             page = tab.page
             open_graphiql(page, url)
             query = page.locator(".graphiql-query-editor .graphiql-editor").first
-            set_editor(page, query, "subscription { recordingEvents { type recording { id } } }")
+            expect(query).to_contain_text(subscription)
             headers = page.locator(".graphiql-editor-tool .graphiql-editor").last
             set_editor(page, headers, f'{{"Authorization": "Bearer {API_KEY}"}}')
-            page.locator(".graphiql-execute-button").click()
+            with page.expect_websocket(lambda ws: ws.url.endswith("/graphql")):
+                page.locator(".graphiql-execute-button").click()
             deadline = time.monotonic() + 30
             while active(http.get("/metrics").text, "default") < 1:  # each scrape the wait
                 assert time.monotonic() < deadline, "GraphiQL never subscribed"
