@@ -21,8 +21,8 @@ An answer that can be shared is kept whole by the response cache (``app.response
 the gate answers from next time; every answer of a request it looked up says ``X-Cache: MISS``.
 
 The request's outcome for the metrics (``app.metrics.graphql``) is left in its state for the
-gate, which counts it: what the result holds, or ``refused`` for any 4xx (Strawberry's own
-refusals, the tenant's rate limit), where nothing was executed.
+gate, which counts it: what the result holds, or ``refused`` for any 4xx (what the schema
+refuses before executing, the tenant's rate limit), where nothing was executed.
 
 **WebSockets** (subscriptions) reach the view past the gate, which handles HTTP only. They
 speak ``graphql-transport-ws`` alone (the legacy ``graphql-ws`` protocol is not offered: a
