@@ -17,9 +17,9 @@ import hmac
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import parse_qsl
@@ -32,6 +32,7 @@ from app.sandbox import Sandbox, SandboxConfig, create_sandbox_app
 from app.sandbox.callbacks import twilio_signature
 from app.sandbox.config import DEFAULT_PUBLIC_URL
 from app.sandbox.data import SandboxRecording
+from tests.sandbox.clock import Clock
 from tests.sandbox.receiver import Received, Receiver, receiver
 
 PUBLIC_URL = "http://sandbox.test"
@@ -85,21 +86,6 @@ def test_the_twilio_check_and_the_sandbox_agree_with_twilios_documented_example(
     assert twilio_signature(key, url, dict(form)) == expected
 
 
-class Clock:
-    """The sandbox's clock, moved by hand."""
-
-    def __init__(self) -> None:
-        self.now = datetime(2026, 5, 4, 9, 30, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 @pytest.fixture
 def hook() -> Iterator[Receiver]:
     with receiver() as running:
@@ -130,23 +116,16 @@ def sandbox(app: Starlette) -> Sandbox:
     return state
 
 
-@pytest.fixture
-async def api(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url=PUBLIC_URL) as client:
-        yield client
-
-
-async def rest(api: httpx.AsyncClient, sandbox: Sandbox, record: SandboxRecording) -> Any:
+async def rest(client: httpx.AsyncClient, sandbox: Sandbox, record: SandboxRecording) -> Any:
     """The recording as its provider's REST API returns it now."""
     account = sandbox.accounts(record.provider)[0]
     if record.provider == "bird":
         headers = {"authorization": f"AccessKey {account.secret}"}
         path = f"/workspaces/{record.account}/recordings/{record.id}"
-        return (await api.get(path, headers=headers)).json()
+        return (await client.get(path, headers=headers)).json()
     prefix = "" if record.provider == "twilio" else "/api/laml"
     path = f"{prefix}/2010-04-01/Accounts/{record.account}/Recordings/{record.id}.json"
-    return (await api.get(path, auth=(account.account, account.secret))).json()
+    return (await client.get(path, auth=(account.account, account.secret))).json()
 
 
 async def run_until(sandbox: Sandbox, provider: str, status: str) -> SandboxRecording:
@@ -183,14 +162,14 @@ def callbacks_for(hook: Receiver, provider: str, record_id: str) -> list[Receive
 @pytest.mark.anyio
 @pytest.mark.parametrize("provider", ["twilio", "signalwire"])
 async def test_compat_callbacks_carry_the_documented_parameters_signed(
-    provider: str, hook: Receiver, sandbox: Sandbox, api: httpx.AsyncClient
+    provider: str, hook: Receiver, sandbox: Sandbox, client: httpx.AsyncClient
 ) -> None:
     record = await run_until(sandbox, provider, "completed")
     received = callbacks_for(hook, provider, record.id)
     statuses = [dict(form_of(each))["RecordingStatus"] for each in received]
     assert statuses == ["in-progress", "completed"]  # queued and processing call nobody back
     account = sandbox.accounts(provider)[0]
-    body = await rest(api, sandbox, record)
+    body = await rest(client, sandbox, record)
     for each in received:
         form = form_of(each)
         params = dict(form)
@@ -225,7 +204,7 @@ async def test_compat_callbacks_carry_the_documented_parameters_signed(
     prefix = "" if provider == "twilio" else "/api/laml"
     media = f"{prefix}/2010-04-01/Accounts/{account.account}/Recordings/{record.id}"
     assert final["RecordingUrl"] == f"{PUBLIC_URL}{media}"
-    played = await api.get(media, auth=(account.account, account.secret))
+    played = await client.get(media, auth=(account.account, account.secret))
     assert played.status_code == 200 and played.headers["content-type"] == "audio/x-wav"
     running = dict(form_of(received[0]))
     assert running["RecordingDuration"] == ("-1" if provider == "twilio" else "0")
@@ -252,12 +231,12 @@ async def test_twilio_sends_one_idempotency_token_per_event(
 
 @pytest.mark.anyio
 async def test_an_absent_recording_calls_back_with_its_error_code(
-    hook: Receiver, sandbox: Sandbox, api: httpx.AsyncClient
+    hook: Receiver, sandbox: Sandbox, client: httpx.AsyncClient
 ) -> None:
     record = await run_until(sandbox, "twilio", "absent")
     [*_, last] = callbacks_for(hook, "twilio", record.id)
     params = dict(form_of(last))
-    body = await rest(api, sandbox, record)
+    body = await rest(client, sandbox, record)
     assert params["RecordingStatus"] == body["status"] == "absent"
     assert params["ErrorCode"] == str(body["error_code"]) and body["error_code"] in (16101, 16102)
     assert params["RecordingDuration"] == body["duration"] == "0"
@@ -268,7 +247,7 @@ async def test_an_absent_recording_calls_back_with_its_error_code(
 
 @pytest.mark.anyio
 async def test_bird_posts_signed_json_deliveries_of_each_status(
-    hook: Receiver, sandbox: Sandbox, api: httpx.AsyncClient
+    hook: Receiver, sandbox: Sandbox, client: httpx.AsyncClient
 ) -> None:
     record = await run_until(sandbox, "bird", "available")
     received = callbacks_for(hook, "bird", record.id)
@@ -291,7 +270,7 @@ async def test_bird_posts_signed_json_deliveries_of_each_status(
     last = events[-1]
     assert set(last) == {"service", "event", "payload"}
     assert (last["service"], last["event"]) == ("channels", "voice.recording")
-    body = await rest(api, sandbox, record)
+    body = await rest(client, sandbox, record)
     assert body.pop("url").startswith(PUBLIC_URL)  # the presigned link is minted per request
     assert last["payload"] == body
     assert body["duration"] == record.duration > 0
@@ -316,7 +295,7 @@ async def test_a_tampered_bird_delivery_does_not_verify(hook: Receiver, sandbox:
 
 @pytest.mark.anyio
 async def test_a_5xx_is_retried_up_to_the_attempts_then_given_up(
-    hook: Receiver, sandbox: Sandbox, api: httpx.AsyncClient
+    hook: Receiver, sandbox: Sandbox, client: httpx.AsyncClient
 ) -> None:
     sandbox.set_callback_url("signalwire", None)
     sandbox.set_callback_url("bird", None)
@@ -332,7 +311,7 @@ async def test_a_5xx_is_retried_up_to_the_attempts_then_given_up(
         (2, 500, False),
         (3, 500, False),
     ]
-    assert (await rest(api, sandbox, created))["status"] == "in-progress"  # the API still answers
+    assert (await rest(client, sandbox, created))["status"] == "in-progress"  # the API answers
 
 
 @pytest.mark.anyio

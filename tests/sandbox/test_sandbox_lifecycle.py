@@ -7,8 +7,7 @@ a served app, by waiting for its first callback to arrive (an event, not a sleep
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -19,25 +18,12 @@ from starlette.applications import Starlette
 from app.sandbox import Sandbox, SandboxConfig, create_sandbox_app
 from app.sandbox.data import SandboxRecording
 from app.sandbox.lifecycle import KEEP_PER_ACCOUNT, PATHS
+from tests.sandbox.clock import START, Clock
 from tests.sandbox.receiver import receiver
 from tests.servers import serve
 
 PUBLIC_URL = "http://sandbox.test"
 STEP = timedelta(seconds=10)
-START = datetime(2026, 5, 4, 9, 30, 0, tzinfo=UTC)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
 
 
 @pytest.fixture
@@ -55,27 +41,20 @@ def sandbox(app: Starlette) -> Sandbox:
     return state
 
 
-@pytest.fixture
-async def api(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url=PUBLIC_URL) as client:
-        yield client
-
-
-async def fetch(api: httpx.AsyncClient, sandbox: Sandbox, provider: str, rid: str) -> Any:
+async def fetch(client: httpx.AsyncClient, sandbox: Sandbox, provider: str, rid: str) -> Any:
     account = sandbox.accounts(provider)[0]
     if provider == "bird":
         path = f"/workspaces/{account.account}/recordings/{rid}"
         return (
-            await api.get(path, headers={"authorization": f"AccessKey {account.secret}"})
+            await client.get(path, headers={"authorization": f"AccessKey {account.secret}"})
         ).json()
     prefix = "" if provider == "twilio" else "/api/laml"
     path = f"{prefix}/2010-04-01/Accounts/{account.account}/Recordings/{rid}.json"
-    return (await api.get(path, auth=(account.account, account.secret))).json()
+    return (await client.get(path, auth=(account.account, account.secret))).json()
 
 
 async def follow(
-    sandbox: Sandbox, api: httpx.AsyncClient, provider: str
+    sandbox: Sandbox, client: httpx.AsyncClient, provider: str
 ) -> tuple[str, list[tuple[datetime, Any]]]:
     """The first recording account 0 of `provider` starts, and what its REST API said after
     each step until the end of its path."""
@@ -85,11 +64,11 @@ async def follow(
         for r in await sandbox.lifecycle.step()
         if (r.provider, r.account) == (provider, sandbox.account(provider))
     ]
-    seen = [(sandbox.clock.now, await fetch(api, sandbox, provider, first.id))]
+    seen = [(sandbox.clock.now, await fetch(client, sandbox, provider, first.id))]
     while any(r.id == first.id for r in sandbox.lifecycle.live(provider)):
         sandbox.clock.now += STEP
         await sandbox.lifecycle.step()
-        body = await fetch(api, sandbox, provider, first.id)
+        body = await fetch(client, sandbox, provider, first.id)
         if body != seen[-1][1]:
             seen.append((sandbox.clock.now, body))
     return first.id, seen
@@ -101,10 +80,10 @@ def on_a_path(provider: str, statuses: list[str]) -> bool:
 
 @pytest.mark.anyio
 async def test_twilio_recordings_go_in_progress_processing_completed_in_the_rest_api(
-    sandbox: Sandbox, api: httpx.AsyncClient
+    sandbox: Sandbox, client: httpx.AsyncClient
 ) -> None:
     for _ in range(6):  # enough recordings that one takes the usual path
-        rid, seen = await follow(sandbox, api, "twilio")
+        rid, seen = await follow(sandbox, client, "twilio")
         statuses = [body["status"] for _, body in seen]
         assert on_a_path("twilio", statuses), statuses
         if statuses[-1] == "completed":
@@ -118,7 +97,7 @@ async def test_twilio_recordings_go_in_progress_processing_completed_in_the_rest
     assert completed["price"] == "-0.00250" and completed["price_unit"] == "USD"
     assert parsedate_to_datetime(processing["date_updated"]) == stopped
     assert parsedate_to_datetime(completed["date_updated"]) == done > stopped
-    listing = await api.get(
+    listing = await client.get(
         f"/2010-04-01/Accounts/{sandbox.account('twilio')}/Recordings.json",
         auth=(sandbox.account("twilio"), sandbox.accounts("twilio")[0].secret),
     )
@@ -128,9 +107,9 @@ async def test_twilio_recordings_go_in_progress_processing_completed_in_the_rest
 
 @pytest.mark.anyio
 async def test_signalwire_recordings_are_queued_before_they_start(
-    sandbox: Sandbox, api: httpx.AsyncClient
+    sandbox: Sandbox, client: httpx.AsyncClient
 ) -> None:
-    _, seen = await follow(sandbox, api, "signalwire")
+    _, seen = await follow(sandbox, client, "signalwire")
     statuses = [body["status"] for _, body in seen]
     assert on_a_path("signalwire", statuses), statuses
     (_, queued), (started_at, running), (ended_at, stopped) = seen
@@ -146,10 +125,10 @@ async def test_signalwire_recordings_are_queued_before_they_start(
 
 @pytest.mark.anyio
 async def test_bird_recordings_become_available_with_their_times(
-    sandbox: Sandbox, api: httpx.AsyncClient
+    sandbox: Sandbox, client: httpx.AsyncClient
 ) -> None:
     for _ in range(6):
-        _, seen = await follow(sandbox, api, "bird")
+        _, seen = await follow(sandbox, client, "bird")
         statuses = [body["status"] for _, body in seen]
         assert on_a_path("bird", statuses), statuses
         if statuses[-1] == "available":
@@ -160,7 +139,7 @@ async def test_bird_recordings_become_available_with_their_times(
     assert completed["endedAt"] != "0001-01-01T00:00:00Z" and "url" not in completed
     assert available["duration"] == completed["duration"] > 0
     assert available["url"].startswith(PUBLIC_URL)  # the media is ready
-    media = await api.get(available["url"])
+    media = await client.get(available["url"])
     assert media.status_code == 200 and media.headers["content-type"] == "audio/mpeg"
 
 
@@ -180,12 +159,12 @@ async def test_some_recordings_end_absent_or_failed(sandbox: Sandbox) -> None:
 
 @pytest.mark.anyio
 async def test_a_recording_deleted_through_the_api_stops_moving(
-    sandbox: Sandbox, api: httpx.AsyncClient
+    sandbox: Sandbox, client: httpx.AsyncClient
 ) -> None:
     [created] = [r for r in sandbox.lifecycle.advance() if r.provider == "bird"][:1]
     account = sandbox.accounts("bird")[0]
     path = f"/workspaces/{account.account}/recordings/{created.id}"
-    deleted = await api.delete(path, headers={"authorization": f"AccessKey {account.secret}"})
+    deleted = await client.delete(path, headers={"authorization": f"AccessKey {account.secret}"})
     assert deleted.status_code == 204
     for _ in range(5):
         assert all(r.id != created.id for r in sandbox.lifecycle.advance())
